@@ -1,0 +1,632 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way every plugin and the daemon talk to the Kubernetes API.
+
+The official ``kubernetes`` client does what it is best at: reading kubeconfigs (contexts,
+exec and OIDC plugins with token refresh) and the in-cluster service account, and building the
+TLS/proxy-aware connection pool. Requests themselves skip its model layer: they send and return
+plain JSON, because deserializing a 5,000-node list into models costs more than the request.
+
+Nothing here imports Ansible; ``ansible_module.py`` adapts it to modules.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import random
+import socket
+import time
+
+try:
+    from urllib.parse import quote, urlencode
+except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's compile test quiet
+    from urllib import quote, urlencode  # noqa
+
+from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import (
+    ApiError,
+    ConfigError,
+    ConnectionFailure,
+    MissingLibraryError,
+)
+
+USER_AGENT = "nodewatch.k8s/0.1.0"
+
+# Option name -> (kubernetes.core's alternative env name or None, value type).
+# The environment is read as K8S_AUTH_<OPTION> first, then the alternative, exactly like
+# kubernetes.core, so module_defaults and CI environments carry over unchanged.
+AUTH_OPTIONS = {
+    "kubeconfig": (None, "raw"),
+    "context": (None, "str"),
+    "host": (None, "str"),
+    "api_key": (None, "str"),
+    "username": (None, "str"),
+    "password": (None, "str"),
+    "validate_certs": ("K8S_AUTH_VERIFY_SSL", "bool"),
+    "ca_cert": ("K8S_AUTH_SSL_CA_CERT", "path"),
+    "client_cert": ("K8S_AUTH_CERT_FILE", "path"),
+    "client_key": ("K8S_AUTH_KEY_FILE", "path"),
+    "proxy": (None, "str"),
+    "no_proxy": (None, "str"),
+    "proxy_headers": (None, "dict"),
+    "impersonate_user": (None, "str"),
+    "impersonate_groups": (None, "list"),
+    "persist_config": (None, "bool"),
+}
+PROXY_HEADER_OPTIONS = ("proxy_basic_auth", "basic_auth", "user_agent")
+
+IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def _env_bool(text):
+    return text.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+def resolve_auth_options(options, environ=None):
+    """Merge explicit options with ``K8S_AUTH_*`` variables: explicit values win.
+
+    ``options`` may contain any subset of ``AUTH_OPTIONS`` (None meaning "not set").
+    """
+    environ = os.environ if environ is None else environ
+    resolved = {}
+    for name, (alt_env, kind) in AUTH_OPTIONS.items():
+        value = options.get(name)
+        if value is None and name == "proxy_headers":
+            headers = {}
+            for key in PROXY_HEADER_OPTIONS:
+                env_value = environ.get("K8S_AUTH_PROXY_HEADERS_%s" % key.upper())
+                if env_value is not None:
+                    headers[key] = env_value
+            value = headers or None
+        elif value is None:
+            env_value = environ.get("K8S_AUTH_%s" % name.upper())
+            if env_value is None and alt_env:
+                env_value = environ.get(alt_env)
+            if env_value is not None:
+                if kind == "bool":
+                    value = _env_bool(env_value)
+                elif kind == "list":
+                    value = [item.strip() for item in env_value.split(",") if item.strip()]
+                elif kind == "path":
+                    value = os.path.expanduser(env_value)
+                else:
+                    value = env_value
+        if value is not None:
+            resolved[name] = value
+    return resolved
+
+
+def _import_kubernetes():
+    """Import the official client only when a connection is really built (it costs ~0.15 s)."""
+    try:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+    except ImportError:
+        raise MissingLibraryError("kubernetes", "to read kubeconfig files and build API connections")
+    return k8s_client, k8s_config
+
+
+def _kubeconfig_paths(kubeconfig, environ):
+    """The kubeconfig file(s) to read, as kubectl would pick them, or None."""
+    if isinstance(kubeconfig, (list, tuple)):
+        return [os.path.expanduser(p) for p in kubeconfig]
+    if isinstance(kubeconfig, str):
+        return [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]
+    env_paths = environ.get("KUBECONFIG")
+    if env_paths:
+        return [os.path.expanduser(p) for p in env_paths.split(os.pathsep) if p]
+    return [os.path.expanduser("~/.kube/config")]
+
+
+def build_configuration(options, environ=None):
+    """Turn resolved auth options into a ``kubernetes.client.Configuration``.
+
+    Order, as kubectl: an explicit ``kubeconfig`` or ``context``; else ``host`` with
+    credentials; else ``KUBECONFIG``/``~/.kube/config`` when it exists; else the in-cluster
+    service account when running in a pod.
+    """
+    environ = os.environ if environ is None else environ
+    k8s_client, k8s_config = _import_kubernetes()
+    configuration = k8s_client.Configuration()
+    kubeconfig = options.get("kubeconfig")
+    context = options.get("context")
+    host = options.get("host")
+    has_direct_credentials = host and (
+        options.get("api_key") or (options.get("username") and options.get("password"))
+        or (options.get("client_cert") and options.get("client_key")))
+
+    persist = bool(options.get("persist_config"))
+    if isinstance(kubeconfig, dict):
+        _load_kubeconfig_dict(k8s_config, kubeconfig, context, configuration)
+    elif kubeconfig or context or not has_direct_credentials:
+        paths = _kubeconfig_paths(kubeconfig, environ)
+        existing = [p for p in paths if os.path.isfile(p)]
+        if kubeconfig and len(existing) != len(paths):
+            missing = [p for p in paths if p not in existing]
+            raise ConfigError("kubeconfig file %s does not exist; set the kubeconfig option "
+                              "(or K8S_AUTH_KUBECONFIG) to a readable file" % ", ".join(missing))
+        if existing:
+            _load_kubeconfig_files(k8s_config, existing, context, configuration, persist)
+        elif context:
+            raise ConfigError("context '%s' was requested but no kubeconfig file was found at %s"
+                              % (context, ", ".join(paths)))
+        elif all(environ.get(v) for v in IN_CLUSTER_ENV) and os.path.exists(SERVICE_ACCOUNT_TOKEN):
+            try:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            except Exception as exc:
+                raise ConfigError("in-cluster configuration failed: %s" % exc)
+        elif not host:
+            raise ConfigError(
+                "no cluster to talk to: no kubeconfig at %s and not running in a pod; set "
+                "kubeconfig (or KUBECONFIG), or host with api_key or a client certificate"
+                % ", ".join(paths))
+
+    _apply_overrides(configuration, options)
+    if not configuration.host:
+        raise ConfigError("the API server address is empty; set host or a kubeconfig with a server")
+    return configuration
+
+
+def _load_kubeconfig_files(k8s_config, paths, context, configuration, persist=False):
+    try:
+        k8s_config.load_kube_config(config_file=os.pathsep.join(paths), context=context,
+                                    client_configuration=configuration, persist_config=persist)
+    except Exception as exc:
+        raise ConfigError(_kubeconfig_problem(exc, ", ".join(paths), context))
+
+
+def _load_kubeconfig_dict(k8s_config, kubeconfig, context, configuration):
+    try:
+        k8s_config.load_kube_config_from_dict(config_dict=kubeconfig, context=context,
+                                              client_configuration=configuration,
+                                              persist_config=False)
+    except Exception as exc:
+        raise ConfigError(_kubeconfig_problem(exc, "the kubeconfig given as a dict", context))
+
+
+def _kubeconfig_problem(exc, where, context):
+    text = str(exc).strip() or type(exc).__name__
+    if context and "context" in text.lower():
+        return ("context '%s' is not in %s (%s); set context to one of the contexts listed by "
+                "'kubectl config get-contexts'" % (context, where, text))
+    return "cannot use %s: %s" % (where, text)
+
+
+def _apply_overrides(configuration, options):
+    """Explicit options beat whatever the kubeconfig said, as in kubernetes.core."""
+    if options.get("host"):
+        configuration.host = options["host"].rstrip("/")
+    if options.get("api_key"):
+        configuration.api_key = {"authorization": "Bearer %s" % options["api_key"]}
+        configuration.api_key_prefix = {}
+        configuration.refresh_api_key_hook = None
+    if options.get("username") is not None:
+        configuration.username = options["username"]
+    if options.get("password") is not None:
+        configuration.password = options["password"]
+    if options.get("validate_certs") is not None:
+        configuration.verify_ssl = bool(options["validate_certs"])
+    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"),
+                              ("client_key", "key_file")):
+        path = options.get(option)
+        if path:
+            path = os.path.expanduser(path)
+            if not os.path.isfile(path):
+                raise ConfigError("%s file %s does not exist or is not a file" % (option, path))
+            setattr(configuration, attribute, path)
+    if options.get("proxy"):
+        configuration.proxy = options["proxy"]
+    if options.get("no_proxy"):
+        configuration.no_proxy = options["no_proxy"]
+    if options.get("proxy_headers"):
+        import urllib3
+        wanted = dict((k, v) for k, v in options["proxy_headers"].items() if v is not None)
+        configuration.proxy_headers = urllib3.util.make_headers(**wanted)
+
+
+class RetryPolicy:
+    """How often and how long to retry what the API server asks us to retry."""
+
+    def __init__(self, attempts=5, base_delay=0.5, max_delay=10.0, max_retry_after=30.0,
+                 sleep=time.sleep):
+        self.attempts = max(1, int(attempts))
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+
+    def delay(self, attempt, retry_after=None):
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        # Full jitter keeps many clients from retrying in lock-step after an outage.
+        return random.uniform(backoff / 2.0, backoff)
+
+
+IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def parse_api_path(path):
+    """``/api/v1/namespaces/ns/configmaps/x/status`` -> dict(resource, name, namespace, subresource)."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if parts[:1] == ["api"]:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"]:
+        rest = parts[3:]
+    else:
+        return {"resource": None, "name": None, "namespace": None, "subresource": None}
+    namespace = None
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2:
+        namespace, rest = rest[1], rest[2:]
+    return {
+        "resource": rest[0] if rest else None,
+        "name": rest[1] if len(rest) > 1 else None,
+        "namespace": namespace,
+        "subresource": "/".join(rest[2:]) or None,
+    }
+
+
+def _parse_retry_after(value):
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class KubeClient:
+    """JSON over HTTP(S) to one API server, with retries, pagination and watches."""
+
+    def __init__(self, configuration, impersonate_user=None, impersonate_groups=None,
+                 timeout=(10.0, 60.0), retry=None):
+        k8s_client, _ = _import_kubernetes()
+        self.configuration = configuration
+        self.host = configuration.host.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        # The official ApiClient builds the urllib3 pool with the kubeconfig's TLS, client
+        # certificate and proxy settings; we reuse that pool and nothing else of it.
+        self._api_client = k8s_client.ApiClient(configuration)
+        self._pool = self._api_client.rest_client.pool_manager
+        self._base_headers = [("Accept", "application/json"), ("User-Agent", USER_AGENT)]
+        if impersonate_user:
+            self._base_headers.append(("Impersonate-User", impersonate_user))
+        for group in impersonate_groups or ():
+            self._base_headers.append(("Impersonate-Group", group))
+
+    @classmethod
+    def from_options(cls, options, environ=None, **kwargs):
+        """Build a client from kubernetes.core-style auth options (env already applied or not)."""
+        resolved = resolve_auth_options(options, environ)
+        configuration = build_configuration(resolved, environ)
+        return cls(configuration, impersonate_user=resolved.get("impersonate_user"),
+                   impersonate_groups=resolved.get("impersonate_groups"), **kwargs)
+
+    def close(self):
+        try:
+            self._pool.clear()
+        except Exception:
+            pass
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _headers(self, content_type=None):
+        import urllib3
+        headers = urllib3.HTTPHeaderDict()
+        for key, value in self._base_headers:
+            headers.add(key, value)
+        # Reading the token through the configuration runs the kubeconfig's refresh hook, so
+        # exec-plugin and OIDC tokens are renewed when they expire.
+        auth = self.configuration.auth_settings().get("BearerToken")
+        if auth and auth.get("value"):
+            headers["Authorization"] = auth["value"]
+        elif self.configuration.username and self.configuration.password:
+            headers["Authorization"] = self.configuration.get_basic_auth_token()
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def _url(self, path, query):
+        url = self.host + quote(path, safe="/:@")
+        if query:
+            url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None])
+        return url
+
+    def _timeout(self, timeout):
+        import urllib3
+        timeout = self.timeout if timeout is None else timeout
+        if isinstance(timeout, (tuple, list)):
+            return urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        return urllib3.Timeout(connect=min(10.0, timeout), read=timeout)
+
+    def _send(self, method, path, query, body, content_type, timeout, stream):
+        """One HTTP exchange; returns the urllib3 response (body not yet read when stream)."""
+        import urllib3
+        payload = None
+        if body is not None:
+            payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+            content_type = content_type or "application/json"
+        try:
+            return self._pool.request(
+                method, self._url(path, query), body=payload,
+                headers=self._headers(content_type), timeout=self._timeout(timeout),
+                preload_content=not stream, retries=False, redirect=False)
+        except urllib3.exceptions.SSLError as exc:
+            raise ConnectionFailure(
+                "TLS verification of %s failed: %s. Set ca_cert to the cluster's CA certificate "
+                "file (or fix certificate-authority in the kubeconfig); validate_certs: false only "
+                "for throw-away test clusters" % (self.host, _root_cause(exc)))
+        except urllib3.exceptions.NewConnectionError as exc:
+            raise _ConnectError(self._unreachable(exc))
+        except urllib3.exceptions.ConnectTimeoutError as exc:
+            raise _ConnectError("cannot connect to the API server at %s: connection timed out; check "
+                                "host/the kubeconfig's server address and the network" % self.host)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise _ReadError("the API server at %s did not answer %s %s in time" % (self.host, method, path))
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, socket.error) as exc:
+            raise _ReadError("the connection to %s broke during %s %s: %s"
+                             % (self.host, method, path, _root_cause(exc)))
+
+    def _unreachable(self, exc):
+        cause = _root_cause(exc)
+        if "refused" in cause.lower():
+            return ("cannot connect to the API server at %s: connection refused; check host or the "
+                    "kubeconfig's server address, and that the API server is running" % self.host)
+        return "cannot connect to the API server at %s: %s" % (self.host, cause)
+
+    def _error(self, response, method, path):
+        data = response.data if response.data is not None else b""
+        status_obj = {}
+        try:
+            status_obj = json.loads(data.decode("utf-8")) if data else {}
+        except ValueError:
+            pass
+        if not isinstance(status_obj, dict):
+            status_obj = {}
+        details = status_obj.get("details") or {}
+        target = parse_api_path(path)
+        verb = VERBS.get(method, "get" if target.get("name") else "list")
+        message = status_obj.get("message") or data.decode("utf-8", "replace")[:500].strip()
+        return ApiError(
+            response.status, reason=status_obj.get("reason") or response.reason, message=message,
+            verb=verb, resource=target["resource"] + ("/" + target["subresource"] if target["subresource"] else "")
+            if target["resource"] else None,
+            name=details.get("name") or target["name"], namespace=target["namespace"],
+            causes=details.get("causes"), host=self.host,
+            retry_after=_parse_retry_after(response.headers.get("Retry-After")), body=status_obj or None)
+
+    def _should_retry(self, method, error):
+        if isinstance(error, _ConnectError):
+            return True  # nothing reached the server
+        if isinstance(error, _ReadError):
+            return method in IDEMPOTENT_METHODS
+        if isinstance(error, ApiError):
+            # 429 and 503 mean the request was not processed (API priority and fairness,
+            # overloaded or starting server); other 5xx may have been, so retry only what is
+            # safe to repeat.
+            if error.status in (429, 503):
+                return True
+            if error.status in (500, 502, 504):
+                return method in IDEMPOTENT_METHODS
+        return False
+
+    def request(self, method, path, query=None, body=None, content_type=None, timeout=None,
+                stream=False):
+        """Send a request, retrying what is safe to retry; return parsed JSON (or the response
+        object when ``stream`` is true). Raises ApiError / ConnectionFailure."""
+        method = method.upper()
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, path, query, body, content_type, timeout, stream)
+                if response.status >= 400:
+                    if stream:
+                        response.read()
+                    error = self._error(response, method, path)
+                    if stream:
+                        response.release_conn()
+                    raise error
+                if stream:
+                    return response
+                data = response.data
+                return json.loads(data) if data else None
+            except (ApiError, _ConnectError, _ReadError) as error:
+                attempt += 1
+                if attempt >= self.retry.attempts or not self._should_retry(method, error):
+                    if isinstance(error, (_ConnectError, _ReadError)):
+                        raise ConnectionFailure(str(error))
+                    raise
+                self.retry.sleep(self.retry.delay(attempt - 1, getattr(error, "retry_after", None)))
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    def get(self, path, query=None, timeout=None):
+        return self.request("GET", path, query=query, timeout=timeout)
+
+    def get_or_none(self, path, query=None):
+        try:
+            return self.get(path, query)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create(self, path, body, dry_run=False):
+        return self.request("POST", path, query={"dryRun": "All"} if dry_run else None, body=body)
+
+    def replace(self, path, body, dry_run=False):
+        return self.request("PUT", path, query={"dryRun": "All"} if dry_run else None, body=body)
+
+    def patch(self, path, patch, patch_type="merge", dry_run=False):
+        content_types = {
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "json": "application/json-patch+json",
+        }
+        return self.request("PATCH", path, query={"dryRun": "All"} if dry_run else None,
+                            body=patch, content_type=content_types[patch_type])
+
+    def delete(self, path, grace_period=None, propagation_policy=None, preconditions=None):
+        options = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = int(grace_period)
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self.request("DELETE", path, body=options)
+
+    # -- collections ------------------------------------------------------------------------
+
+    def list_pages(self, path, label_selector=None, field_selector=None, limit=500):
+        """Yield list responses page by page (``limit``/``continue``).
+
+        A continue token that expires mid-way (410) cannot be resumed consistently, so the list
+        starts again; ``iter_items`` hides the repeats, callers of this raw form see a page whose
+        ``metadata["nodewatch.k8s/restarted"]`` is true and must discard what they had.
+        """
+        query = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None,
+                 "limit": int(limit) if limit else None}
+        token = None
+        restarts = 0
+        restarted = False
+        while True:
+            page_query = dict(query)
+            if token:
+                page_query["continue"] = token
+            try:
+                page = self.get(path, page_query)
+            except ApiError as exc:
+                if exc.status == 410 and token and restarts < 3:
+                    restarts += 1
+                    restarted = True
+                    token = None
+                    continue
+                raise
+            metadata = page.setdefault("metadata", {})
+            if restarted:
+                metadata["nodewatch.k8s/restarted"] = True
+                restarted = False
+            yield page
+            token = metadata.get("continue")
+            if not token:
+                return
+
+    def iter_items(self, path, label_selector=None, field_selector=None, limit=500):
+        """Yield every item of a collection once, streaming page by page.
+
+        Identities are remembered (a few bytes per item) so that a list restarted after an
+        expired continue token does not yield an item twice.
+        """
+        seen = set()
+        for page in self.list_pages(path, label_selector, field_selector, limit):
+            for item in page.get("items") or ():
+                key = _identity(item)
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield item
+
+    def list_all(self, path, label_selector=None, field_selector=None, limit=500):
+        """A consistent full list: ``(items, resourceVersion)``; restarts from scratch on 410."""
+        items = []
+        resource_version = None
+        for page in self.list_pages(path, label_selector, field_selector, limit):
+            if page["metadata"].get("nodewatch.k8s/restarted"):
+                items = []
+            items.extend(page.get("items") or ())
+            resource_version = page["metadata"].get("resourceVersion", resource_version)
+        return items, resource_version
+
+    def watch(self, path, resource_version=None, label_selector=None, field_selector=None,
+              timeout_seconds=300, allow_bookmarks=True, inactivity_timeout=70.0):
+        """Yield watch events (dicts) until the server ends the stream.
+
+        The socket read timeout is the inactivity watchdog: bookmarks arrive about every minute,
+        so silence longer than ``inactivity_timeout`` means a dead connection and raises
+        ConnectionFailure. An ERROR event is raised as ApiError (410 means relist).
+        """
+        query = {"watch": "1", "resourceVersion": resource_version or None,
+                 "allowWatchBookmarks": "true" if allow_bookmarks else None,
+                 "timeoutSeconds": int(timeout_seconds) if timeout_seconds else None,
+                 "labelSelector": label_selector or None, "fieldSelector": field_selector or None}
+        response = self.request("GET", path, query=query, stream=True,
+                                timeout=(self.timeout[0], inactivity_timeout))
+        buffer = b""
+        try:
+            for chunk in _iter_stream(response, self.host):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise ApiError(status.get("code") or 500, reason=status.get("reason"),
+                                       message=status.get("message"), verb="watch",
+                                       resource=parse_api_path(path)["resource"], host=self.host)
+                    yield event
+        finally:
+            response.release_conn()
+
+
+def _iter_stream(response, host):
+    import urllib3
+    try:
+        for chunk in response.stream(65536):
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError:
+        raise ConnectionFailure("the watch on %s went silent (no event or bookmark in time); "
+                                "reconnecting is needed" % host)
+    except (urllib3.exceptions.ProtocolError, socket.error) as exc:
+        raise ConnectionFailure("the watch connection to %s broke: %s" % (host, _root_cause(exc)))
+
+
+def _identity(item):
+    metadata = item.get("metadata") or {}
+    return metadata.get("uid") or (metadata.get("namespace"), metadata.get("name"))
+
+
+def _root_cause(exc):
+    """The innermost readable reason of a urllib3 error chain."""
+    seen = 0
+    reason = getattr(exc, "reason", None)
+    while reason is not None and seen < 5:
+        exc, reason, seen = reason, getattr(reason, "reason", None), seen + 1
+    text = str(exc)
+    # urllib3 prefixes pool details that mean nothing to a user.
+    for marker in ("Failed to establish a new connection: ", "[SSL: "):
+        if marker in text:
+            text = text[text.index(marker) + (len(marker) if marker.startswith("Failed") else 0):]
+    return text.strip() or type(exc).__name__
+
+
+class _ConnectError(Exception):
+    """Internal: the request never reached the server (safe to retry)."""
+
+
+class _ReadError(Exception):
+    """Internal: the request may have reached the server; the answer was lost."""
+
+
+def node_path(name=None, subresource=None):
+    path = "/api/v1/nodes"
+    if name:
+        path += "/" + name
+        if subresource:
+            path += "/" + subresource
+    return path
+
+
+def namespaced_path(resource, namespace, name=None, group=None, version="v1"):
+    prefix = "/api/%s" % version if not group else "/apis/%s/%s" % (group, version)
+    path = "%s/namespaces/%s/%s" % (prefix, namespace, resource)
+    if name:
+        path += "/" + name
+    return path
+
