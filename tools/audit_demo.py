@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The README's main job: run the audit playbook against a cluster.
 
 With KUBECONFIG, ~/.kube/config or K8S_AUTH_* settings present, the audit runs against that

@@ -13,7 +13,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS, KubeClient
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError, MissingLibraryError
 
 AUTH_ARG_SPEC = {
@@ -41,7 +41,6 @@ AUTH_ARG_SPEC = {
     "impersonate_user": {"type": "str"},
     "impersonate_groups": {"type": "list", "elements": "str"},
 }
-assert set(AUTH_ARG_SPEC) == set(AUTH_OPTIONS)
 
 
 class NodewatchModule(AnsibleModule):

@@ -283,7 +283,7 @@ class KubeClient:
 
     def __init__(self, configuration, impersonate_user=None, impersonate_groups=None,
                  timeout=(10.0, 60.0), retry=None):
-        k8s_client, _ = _import_kubernetes()
+        k8s_client = _import_kubernetes()[0]
         self.configuration = configuration
         self.host = configuration.host.rstrip("/")
         self.timeout = timeout
@@ -578,8 +578,7 @@ class KubeClient:
 def _iter_stream(response, host):
     import urllib3
     try:
-        for chunk in response.stream(65536):
-            yield chunk
+        yield from response.stream(65536)
     except urllib3.exceptions.ReadTimeoutError:
         raise ConnectionFailure("the watch on %s went silent (no event or bookmark in time); "
                                 "reconnecting is needed" % host)
@@ -629,4 +628,3 @@ def namespaced_path(resource, namespace, name=None, group=None, version="v1"):
     if name:
         path += "/" + name
     return path
-

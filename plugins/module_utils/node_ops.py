@@ -47,8 +47,7 @@ def select_nodes(client, name=None, label_selectors=None, field_selectors=None, 
         # A field selector keeps name lookups and selectors in one request with one meaning.
         field_selector = ",".join(s for s in ("metadata.name=%s" % name, field_selector) if s)
     try:
-        for node in client.iter_items(node_path(), label_selector, field_selector, limit):
-            yield node
+        yield from client.iter_items(node_path(), label_selector, field_selector, limit)
     except ApiError as exc:
         if exc.status == 400:
             raise ValidationError("the API server rejected the selector: %s (check label_selectors "

@@ -97,7 +97,7 @@ def validate_qualified_name(key, what="label key"):
     """``[prefix/]name``: name ≤ 63 alphanumerics with ``-_.`` inside; prefix a DNS subdomain."""
     if not isinstance(key, str) or not key:
         raise ValidationError("%s must be a non-empty string, got %r" % (what, key))
-    prefix, _, name = key.rpartition("/")
+    prefix, name = key.rpartition("/")[::2]
     if "/" in key and not prefix:
         raise ValidationError("%s '%s': the prefix before '/' must not be empty" % (what, key))
     if prefix:

@@ -15,10 +15,10 @@ description:
     A value of V(null) removes a key in either mode.
   - Taints are merged (added or updated by key and effect; an entry with O(taints[].state=absent) removes
     it) or replace the node's list exactly (O(taints_mode=replace)).
-  - Keys in Kubernetes' own namespaces (C(kubernetes.io/) and C(k8s.io/) and their subdomains, except
+  - "Keys in Kubernetes' own namespaces (C(kubernetes.io/) and C(k8s.io/) and their subdomains, except
     C(node-role.kubernetes.io/)) are kept by O(labels_mode=replace) and O(annotations_mode=replace), and
-    taints whose key starts with C(node.kubernetes.io/) are kept by O(taints_mode=replace): the kubelet
-    and the node controller own them.
+    taints whose key starts with C(node.kubernetes.io/) are kept by O(taints_mode=replace), because the
+    kubelet and the node controller own them."
   - Updates are JSON merge patches that carry the node's C(resourceVersion); when the node changed
     meanwhile (HTTP 409) the module reads it again and recomputes, up to five times.
   - Kubelets register their own Node objects, so a missing node is an error unless O(create=true).

@@ -80,7 +80,8 @@ def run_playbook(tmp_path, plays, args=(), env=None, check=False, diff=False, ex
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     proc = subprocess.run(command, cwd=str(tmp_path), env=ansible_env(tmp_path, env),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+                          check=False)
     results = []
     if capture.exists():
         results = [json.loads(line) for line in capture.read_text().splitlines() if line.strip()]

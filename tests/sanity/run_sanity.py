@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run ``ansible-test sanity`` on a copy of this checkout.
 
 ansible-test insists on a real directory named ``ansible_collections/<ns>/<name>`` (a symlink

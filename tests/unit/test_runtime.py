@@ -22,3 +22,9 @@ def test_requires_ansible_is_declared():
     with open(os.path.join(ROOT, "meta", "runtime.yml")) as handle:
         runtime = yaml.safe_load(handle)
     assert runtime["requires_ansible"].startswith(">=2.16")
+
+
+def test_module_auth_spec_matches_the_client_options():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import AUTH_ARG_SPEC
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS
+    assert set(AUTH_ARG_SPEC) == set(AUTH_OPTIONS)

@@ -156,7 +156,7 @@ def test_plan_builds_a_minimal_merge_patch_with_resource_version():
 
 def test_uncordon_removes_the_field():
     node = make_node(unschedulable=True)
-    patch, _, after = plan_node_update(node, cordoned=False)
+    patch, dummy, after = plan_node_update(node, cordoned=False)
     assert patch["spec"] == {"unschedulable": None}
     assert after["unschedulable"] is False
 
