@@ -54,9 +54,14 @@ class NodewatchModule(AnsibleModule):
 
     @property
     def client(self):
+        return self.get_client()
+
+    def get_client(self, **client_kwargs):
+        """The module's client, built on first use (``client_kwargs`` such as ``pool_maxsize``
+        apply to that first build)."""
         if self._client is None:
             options = dict((name, self.params.get(name)) for name in AUTH_ARG_SPEC)
-            self._client = KubeClient.from_options(options)
+            self._client = KubeClient.from_options(options, **client_kwargs)
         return self._client
 
 

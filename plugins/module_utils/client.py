@@ -282,8 +282,11 @@ class KubeClient:
     """JSON over HTTP(S) to one API server, with retries, pagination and watches."""
 
     def __init__(self, configuration, impersonate_user=None, impersonate_groups=None,
-                 timeout=(10.0, 60.0), retry=None):
+                 timeout=(10.0, 60.0), retry=None, pool_maxsize=None):
         k8s_client = _import_kubernetes()[0]
+        if pool_maxsize:
+            # Concurrent callers (kubelet summaries, informers) need as many pooled connections.
+            configuration.connection_pool_maxsize = int(pool_maxsize)
         self.configuration = configuration
         self.host = configuration.host.rstrip("/")
         self.timeout = timeout
@@ -415,10 +418,12 @@ class KubeClient:
         return False
 
     def request(self, method, path, query=None, body=None, content_type=None, timeout=None,
-                stream=False):
+                stream=False, retry=None):
         """Send a request, retrying what is safe to retry; return parsed JSON (or the response
-        object when ``stream`` is true). Raises ApiError / ConnectionFailure."""
+        object when ``stream`` is true). ``retry`` overrides the client's RetryPolicy for this
+        call. Raises ApiError / ConnectionFailure."""
         method = method.upper()
+        retry = retry or self.retry
         attempt = 0
         while True:
             try:
@@ -436,16 +441,16 @@ class KubeClient:
                 return json.loads(data) if data else None
             except (ApiError, _ConnectError, _ReadError) as error:
                 attempt += 1
-                if attempt >= self.retry.attempts or not self._should_retry(method, error):
+                if attempt >= retry.attempts or not self._should_retry(method, error):
                     if isinstance(error, (_ConnectError, _ReadError)):
                         raise ConnectionFailure(str(error))
                     raise
-                self.retry.sleep(self.retry.delay(attempt - 1, getattr(error, "retry_after", None)))
+                retry.sleep(retry.delay(attempt - 1, getattr(error, "retry_after", None)))
 
     # -- verbs ------------------------------------------------------------------------------
 
-    def get(self, path, query=None, timeout=None):
-        return self.request("GET", path, query=query, timeout=timeout)
+    def get(self, path, query=None, timeout=None, retry=None):
+        return self.request("GET", path, query=query, timeout=timeout, retry=retry)
 
     def get_or_none(self, path, query=None):
         try:
@@ -511,8 +516,11 @@ class KubeClient:
             if restarted:
                 metadata["nodewatch.k8s/restarted"] = True
                 restarted = False
-            yield page
             token = metadata.get("continue")
+            yield page
+            # Drop our reference before fetching the next page, so that at most one page of a
+            # 70 MB NodeList is alive at a time.
+            del page, metadata
             if not token:
                 return
 
@@ -524,12 +532,15 @@ class KubeClient:
         """
         seen = set()
         for page in self.list_pages(path, label_selector, field_selector, limit):
-            for item in page.get("items") or ():
+            items = page.get("items") or ()
+            del page
+            for item in items:
                 key = _identity(item)
                 if key in seen:
                     continue
                 seen.add(key)
                 yield item
+            del items
 
     def list_all(self, path, label_selector=None, field_selector=None, limit=500):
         """A consistent full list: ``(items, resourceVersion)``; restarts from scratch on 410."""
@@ -564,7 +575,11 @@ class KubeClient:
                     line, buffer = buffer.split(b"\n", 1)
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        raise ConnectionFailure("the watch on %s sent a line that is not JSON; "
+                                                "reconnecting is needed" % self.host)
                     if event.get("type") == "ERROR":
                         status = event.get("object") or {}
                         raise ApiError(status.get("code") or 500, reason=status.get("reason"),

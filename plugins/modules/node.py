@@ -106,13 +106,16 @@ options:
     default: 120
 extends_documentation_fragment:
   - nodewatch.k8s.auth
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 author:
-  - nodewatch.k8s maintainers
+  - nodewatch.k8s maintainers (@nodewatch)
 """
 
 EXAMPLES = r"""

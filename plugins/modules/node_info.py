@@ -46,14 +46,16 @@ options:
     type: str
 extends_documentation_fragment:
   - nodewatch.k8s.auth
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    details: Only reads.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 author:
-  - nodewatch.k8s maintainers
+  - nodewatch.k8s maintainers (@nodewatch)
 requirements:
   - jmespath (only for O(query))
 """

@@ -13,6 +13,8 @@ BIN = os.path.dirname(sys.executable)
 
 def plugin_names(kind):
     folder = os.path.join(ROOT, "plugins", kind)
+    if not os.path.isdir(folder):
+        return []
     return sorted("nodewatch.k8s." + f[:-3] for f in os.listdir(folder)
                   if f.endswith(".py") and not f.startswith("_"))
 
