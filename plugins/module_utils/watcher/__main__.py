@@ -1,0 +1,11 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``python -m ansible_collections.nodewatch.k8s.plugins.module_utils.watcher``"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.daemon import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,497 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The watcher's configuration: defaults < YAML/JSON file < ``NODEWATCH_*`` environment < flags.
+
+Everything is validated before anything starts, and every problem names its key
+(``sinks.webhook.url``, ``thresholds.max_percent``), so a typo fails the start with exit code 2
+instead of silently running with a default. Thresholds and rule sets are validated by ``drift``,
+the same code the drift-check playbook uses: one definition of what a breach is.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import argparse
+import copy
+import json
+import os
+import re
+import socket
+import uuid
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - exercised by sanity's bare import test
+    yaml = None
+    HAS_YAML = False
+
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import (
+    DriftConfigError,
+    Policy,
+    parse_label_selector,
+)
+from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import parse_percent, parse_size
+from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
+    CHANGED,
+    CLEARED,
+    CROSSED,
+    KINDS,
+)
+from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.sinks import redact_url
+
+PROG = "nodewatch-watcher"
+ENV_PREFIX = "NODEWATCH_"
+
+
+class WatcherConfigError(KubeError, ValueError):
+    """Invalid configuration; the message names the key. Exit code 2."""
+
+
+# -- the schema ---------------------------------------------------------------------------------
+
+class Field:
+    """One setting: ``kind`` picks the check, ``default`` the value when unset."""
+
+    __slots__ = ("kind", "default", "extra")
+
+    def __init__(self, kind, default=None, **extra):
+        self.kind = kind
+        self.default = default
+        self.extra = extra
+
+
+_AUTH_KEYS = tuple(k for k in AUTH_OPTIONS if k not in ("kubeconfig", "context"))
+EVENT_KINDS_DEFAULT = [CHANGED, CROSSED, CLEARED]
+
+SCHEMA = {
+    "kubeconfig": Field("str"),
+    "context": Field("str"),
+    "auth": Field("auth", {}),
+    "request_timeout_seconds": Field("number", 60, minimum=1),
+    "label_selector": Field("selector", ""),
+    "resync_seconds": Field("number", 30, minimum=0),
+    "page_size": Field("int", 500, minimum=1),
+    "watch_timeout_seconds": Field("int", 300, minimum=1),
+    "inactivity_timeout_seconds": Field("number", 70, minimum=1),
+    "max_images": Field("int", 50, minimum=0),
+    "top_images": Field("int", 10, minimum=0),
+    "min_change_bytes": Field("size", "1Gi"),
+    "min_change_percent": Field("percent", 0),
+    "alert_on": Field("kinds", list(KINDS)),
+    "thresholds": Field("raw", None),
+    "rule_sets": Field("raw", None),
+    "policy_file": Field("str"),
+    "baseline": {
+        "file": Field("str"),
+        "configmap": Field("nsname"),
+        "reload_seconds": Field("number", 300, minimum=1),
+    },
+    "sinks": {
+        "stdout": {
+            "enabled": Field("bool", True),
+            "kinds": Field("kinds", list(KINDS)),
+        },
+        "events": {
+            "enabled": Field("bool", True),
+            "namespace": Field("dns", "default"),
+            "kinds": Field("kinds", EVENT_KINDS_DEFAULT),
+            "queue_size": Field("int", 1000, minimum=1),
+        },
+        "webhook": {
+            "url": Field("url"),
+            "url_file": Field("str"),
+            "timeout_seconds": Field("number", 10, minimum=0.1),
+            "queue_size": Field("int", 1000, minimum=1),
+            "backoff_initial_seconds": Field("number", 1, minimum=0.001),
+            "backoff_max_seconds": Field("number", 60, minimum=0.001),
+            "max_attempts": Field("int", 0, minimum=0),
+            "headers": Field("headers", {}),
+            "kinds": Field("kinds", list(KINDS)),
+        },
+    },
+    "http": {
+        "address": Field("address", "0.0.0.0:8080"),
+        "metrics": Field("bool", True),
+    },
+    "leader_election": {
+        "enabled": Field("bool", False),
+        "namespace": Field("dns", "default"),
+        "name": Field("dns", "nodewatch-watcher"),
+        "identity": Field("str"),
+        "lease_duration_seconds": Field("number", 15, minimum=1),
+        "renew_deadline_seconds": Field("number", 10, minimum=0.5),
+        "retry_period_seconds": Field("number", 2, minimum=0.1),
+    },
+    "state": {
+        "backend": Field("choice", "none", choices=("none", "file", "configmap")),
+        "path": Field("str"),
+        "namespace": Field("dns", "default"),
+        "name": Field("dns", "nodewatch-watcher-state"),
+        "flush_seconds": Field("number", 2, minimum=0.05),
+    },
+    "log_level": Field("choice", "info", choices=("debug", "info", "warning", "error")),
+    "log_format": Field("choice", "json", choices=("json", "text")),
+    "once": Field("bool", False),
+    "shutdown_timeout_seconds": Field("number", 10, minimum=0),
+}
+
+# flag -> (dotted key, argparse options). Each flag also reads NODEWATCH_<FLAG> from the
+# environment (e.g. NODEWATCH_WEBHOOK_URL: the place for a URL that carries a token).
+FLAGS = (
+    ("--kubeconfig", "kubeconfig", {"metavar": "PATH", "help": "kubeconfig file (default: KUBECONFIG, "
+                                    "~/.kube/config, then the in-cluster service account)"}),
+    ("--context", "context", {"help": "kubeconfig context"}),
+    ("--label-selector", "label_selector", {"metavar": "SELECTOR", "help": "watch only matching nodes"}),
+    ("--resync-seconds", "resync_seconds", {"metavar": "S", "help": "re-check every node this often (30)"}),
+    ("--min-change-bytes", "min_change_bytes", {"metavar": "SIZE", "help": "smallest change that alerts (1Gi)"}),
+    ("--min-change-percent", "min_change_percent", {"metavar": "P", "help": "smallest relative change that alerts (0)"}),
+    ("--policy-file", "policy_file", {"metavar": "PATH", "help": "YAML file with thresholds and rule_sets, "
+                                      "shared with the drift check"}),
+    ("--webhook-url", "sinks.webhook.url", {"metavar": "URL", "help": "POST alerts here (Slack-compatible)"}),
+    ("--events", "sinks.events.enabled", {"action": "store_const", "const": True,
+                                          "help": "create Kubernetes Events on the Node (default)"}),
+    ("--no-events", "sinks.events.enabled", {"action": "store_const", "const": False,
+                                             "help": "do not create Kubernetes Events"}),
+    ("--events-namespace", "sinks.events.namespace", {"metavar": "NS", "help": "namespace of the Events (default)"}),
+    ("--no-stdout", "sinks.stdout.enabled", {"action": "store_const", "const": False,
+                                             "help": "do not print alerts on stdout"}),
+    ("--http-address", "http.address", {"metavar": "HOST:PORT", "help": "serve /metrics, /healthz, /readyz "
+                                        "here (0.0.0.0:8080; empty: off)"}),
+    ("--leader-elect", "leader_election.enabled", {"action": "store_const", "const": True,
+                                                   "help": "elect a leader among replicas with a Lease"}),
+    ("--lease-name", "leader_election.name", {"metavar": "NAME"}),
+    ("--lease-namespace", "leader_election.namespace", {"metavar": "NS"}),
+    ("--identity", "leader_election.identity", {"metavar": "ID", "help": "this replica's name (POD_NAME or "
+                                                "hostname_random)"}),
+    ("--state-file", "state.path", {"metavar": "PATH", "help": "persist state in this file"}),
+    ("--state-configmap", "state.configmap", {"metavar": "NS/NAME", "help": "persist state in this ConfigMap"}),
+    ("--log-level", "log_level", {"metavar": "LEVEL"}),
+    ("--log-format", "log_format", {"metavar": "json|text"}),
+    ("--once", "once", {"action": "store_const", "const": True,
+                        "help": "one list-and-evaluate pass, then exit (cron, tests)"}),
+)
+
+
+def _flag_env_name(flag):
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Watch Kubernetes nodes and alert on changes of the storage their "
+                               "container images occupy.",
+        epilog="Every flag can also be set as NODEWATCH_<FLAG> in the environment (e.g. "
+               "NODEWATCH_WEBHOOK_URL); flags beat the environment, which beats the config file.")
+    parser.add_argument("--config", "-c", metavar="PATH",
+                        help="YAML or JSON config file (also NODEWATCH_CONFIG)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="validate the configuration, print it (secrets redacted) and exit")
+    for flag, key, options in FLAGS:
+        options = dict(options)
+        options.setdefault("default", None)
+        parser.add_argument(flag, dest=flag.lstrip("-").replace("-", "_"), **options)
+    return parser
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _type_name(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _fail(key, text):
+    raise WatcherConfigError("%s %s" % (key, text))
+
+
+def _check(key, field, value):
+    """The validated value of one setting (None passes for every optional kind)."""
+    kind = field.kind
+    if value is None:
+        if field.default is None:
+            return None
+        value = copy.deepcopy(field.default)
+    if kind == "raw":
+        return value
+    if kind in ("str", "dns"):
+        if not isinstance(value, str):
+            _fail(key, "must be a string, got %s" % _type_name(value))
+        if kind == "dns" and not _DNS1123_LABEL.match(value):
+            _fail(key, "must be a DNS-1123 label (lower-case letters, digits and '-'), got %r" % value)
+        return value
+    if kind == "bool":
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        if not isinstance(value, bool):
+            _fail(key, "must be true or false, got %r" % (value,))
+        return value
+    if kind in ("int", "number"):
+        if isinstance(value, str):
+            try:
+                value = int(value) if kind == "int" else float(value)
+            except ValueError:
+                _fail(key, "must be a %s, got %r" % ("whole number" if kind == "int" else "number", value))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
+            _fail(key, "must be a %s, got %r" % ("whole number" if kind == "int" else "number", value))
+        minimum = field.extra.get("minimum")
+        if minimum is not None and value < minimum:
+            _fail(key, "must be at least %s, got %r" % (minimum, value))
+        return value
+    if kind == "size":
+        try:
+            return int(parse_size(value))
+        except (TypeError, ValueError) as exc:
+            _fail(key, "is not a size: %s" % exc)
+    if kind == "percent":
+        try:
+            return parse_percent(value)
+        except (TypeError, ValueError) as exc:
+            _fail(key, "is not a percentage: %s" % exc)
+    if kind == "choice":
+        choices = field.extra["choices"]
+        if value not in choices:
+            _fail(key, "must be one of %s, got %r" % (", ".join(choices), value))
+        return value
+    if kind == "kinds":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            _fail(key, "must be a list of alert kinds (%s), got %s" % (", ".join(KINDS), _type_name(value)))
+        unknown = [v for v in value if v not in KINDS]
+        if unknown:
+            _fail(key, "has unknown alert kind(s) %s; known kinds are %s"
+                  % (", ".join(repr(v) for v in unknown), ", ".join(KINDS)))
+        return list(value)
+    if kind == "url":
+        if not isinstance(value, str):
+            _fail(key, "must be a string URL, got %s" % _type_name(value))
+        redacted = redact_url(value)
+        if not re.match(r"^https?://[^/\s?#]+", value) or redacted == "<redacted>" or any(c.isspace() for c in value):
+            _fail(key, "must be an http:// or https:// URL with a host, got %s"
+                  % (redacted if redacted != "<redacted>" else "a value that is not one (not shown: it may hold a secret)"))
+        return value
+    if kind == "nsname":
+        if not isinstance(value, str) or value.count("/") != 1 or not all(
+                _DNS1123_LABEL.match(p) for p in value.split("/")):
+            _fail(key, "must be NAMESPACE/NAME (DNS-1123 labels), got %r" % (value,))
+        return value
+    if kind == "address":
+        if not isinstance(value, str):
+            _fail(key, "must be HOST:PORT (or empty to turn it off), got %s" % _type_name(value))
+        if value == "":
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            _fail(key, "must be HOST:PORT such as 0.0.0.0:8080 (or empty to turn it off), got %r" % value)
+        return value
+    if kind == "selector":
+        if not isinstance(value, str):
+            _fail(key, "must be a label selector string, got %s" % _type_name(value))
+        try:
+            parse_label_selector(value)
+        except DriftConfigError as exc:
+            _fail(key, "is invalid: %s" % exc)
+        return value
+    if kind == "headers":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            _fail(key, "must be a mapping of header names to string values")
+        return dict(value)
+    if kind == "auth":
+        if not isinstance(value, dict):
+            _fail(key, "must be a mapping of kubernetes.core auth options (%s)" % ", ".join(_AUTH_KEYS))
+        unknown = sorted(str(k) for k in value if k not in _AUTH_KEYS)
+        if unknown:
+            _fail(key, "has unknown option(s) %s; accepted are %s (kubeconfig and context are top-level keys)"
+                  % (", ".join(repr(k) for k in unknown), ", ".join(_AUTH_KEYS)))
+        return dict(value)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _validate(schema, data, prefix=""):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        _fail(prefix.rstrip(".") or "the configuration", "must be a mapping, got %s" % _type_name(data))
+    unknown = sorted(str(k) for k in data if k not in schema)
+    if unknown:
+        where = prefix.rstrip(".")
+        raise WatcherConfigError("unknown key%s %s; accepted keys%s are %s" % (
+            "s" if len(unknown) > 1 else "", ", ".join(repr(prefix + k) for k in unknown),
+            " in %s" % where if where else "", ", ".join(sorted(schema))))
+    result = {}
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            result[key] = _validate(spec, data.get(key), prefix + key + ".")
+        else:
+            result[key] = _check(prefix + key, spec, data.get(key))
+    return result
+
+
+def _set_dotted(data, dotted, value):
+    parts = dotted.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            _fail(".".join(parts[:depth + 1]), "must be a mapping, got %s" % _type_name(child))
+        node = child
+    node[parts[-1]] = value
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+def read_config_file(path):
+    try:
+        with open(path, "r") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise WatcherConfigError("cannot read the config file %s: %s" % (path, exc.strerror or exc))
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise WatcherConfigError("the config file %s is not valid JSON: %s" % (path, exc))
+    else:
+        if not HAS_YAML:
+            raise WatcherConfigError("reading the YAML config file %s needs PyYAML: pip install PyYAML "
+                                     "(or write the config as JSON, in a .json file)" % path)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise WatcherConfigError("the config file %s is not valid YAML: %s" % (path, exc))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise WatcherConfigError("the config file %s must hold a mapping of settings, got %s"
+                                 % (path, _type_name(data)))
+    return data
+
+
+def _read_secret_file(path, key):
+    try:
+        with open(path, "r") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise WatcherConfigError("%s: cannot read %s: %s" % (key, path, exc.strerror or exc))
+
+
+def load_policy(config):
+    """The drift Policy from ``thresholds``/``rule_sets`` or from ``policy_file`` (not both)."""
+    inline = config.get("thresholds") is not None or config.get("rule_sets") is not None
+    if config.get("policy_file"):
+        if inline:
+            raise WatcherConfigError("policy_file and thresholds/rule_sets are exclusive: keep the policy "
+                                     "in one place")
+        path = config["policy_file"]
+        data = read_config_file(path)
+        where = "policy_file %s: " % path
+    else:
+        data = dict((k, config.get(k)) for k in ("thresholds", "rule_sets") if config.get(k) is not None)
+        where = ""
+    try:
+        return Policy.from_dict(data)
+    except DriftConfigError as exc:
+        raise WatcherConfigError("%s%s" % (where, exc))
+
+
+def default_identity(environ):
+    return environ.get("POD_NAME") or "%s_%s" % (socket.gethostname(), uuid.uuid4().hex[:8])
+
+
+def load(argv=None, environ=None):
+    """Parse flags, environment and file; return ``(config, policy, check_only)``.
+
+    ``config`` is the full nested mapping with defaults filled in. Raises WatcherConfigError.
+    """
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    path = args.config or environ.get(ENV_PREFIX + "CONFIG")
+    data = read_config_file(path) if path else {}
+    # Environment, then flags, over the file.
+    for source in ("env", "flag"):
+        for flag, key, options in FLAGS:
+            dest = flag.lstrip("-").replace("-", "_")
+            if source == "env":
+                value = environ.get(_flag_env_name(flag))
+                if value is None:
+                    continue
+                if options.get("action") == "store_const":
+                    if not _check(_flag_env_name(flag), Field("bool"), value):
+                        continue
+                    value = options["const"]
+            else:
+                value = getattr(args, dest)
+                if value is None:
+                    continue
+            if key == "state.configmap":
+                namespace_name = _check(flag if source == "flag" else _flag_env_name(flag), Field("nsname"), value)
+                namespace, name = namespace_name.split("/")
+                _set_dotted(data, "state.backend", "configmap")
+                _set_dotted(data, "state.namespace", namespace)
+                _set_dotted(data, "state.name", name)
+                continue
+            if key == "state.path":
+                _set_dotted(data, "state.backend", "file")
+            _set_dotted(data, key, value)
+    config = _validate(SCHEMA, data)
+    _cross_checks(config, environ)
+    policy = load_policy(config)
+    return config, policy, args.check_config
+
+
+def _cross_checks(config, environ):
+    webhook = config["sinks"]["webhook"]
+    if webhook["url"] and webhook["url_file"]:
+        raise WatcherConfigError("sinks.webhook.url and sinks.webhook.url_file are exclusive")
+    if webhook["url_file"]:
+        webhook["url"] = _check("sinks.webhook.url_file (its content)", Field("url"),
+                                _read_secret_file(webhook["url_file"], "sinks.webhook.url_file"))
+    if webhook["backoff_max_seconds"] < webhook["backoff_initial_seconds"]:
+        raise WatcherConfigError("sinks.webhook.backoff_max_seconds must not be smaller than "
+                                 "sinks.webhook.backoff_initial_seconds")
+    state = config["state"]
+    if state["backend"] == "file" and not state["path"]:
+        raise WatcherConfigError("state.path is required with state.backend: file")
+    election = config["leader_election"]
+    if election["enabled"]:
+        if not (election["lease_duration_seconds"] > election["renew_deadline_seconds"]
+                > election["retry_period_seconds"]):
+            raise WatcherConfigError(
+                "leader_election needs lease_duration_seconds > renew_deadline_seconds > "
+                "retry_period_seconds, got %s, %s, %s" % (
+                    election["lease_duration_seconds"], election["renew_deadline_seconds"],
+                    election["retry_period_seconds"]))
+        if config["once"]:
+            raise WatcherConfigError("--once runs a single pass and cannot take part in leader election; "
+                                     "turn one of them off")
+    if not election["identity"]:
+        election["identity"] = default_identity(environ)
+    baseline = config["baseline"]
+    if baseline["file"] and baseline["configmap"]:
+        raise WatcherConfigError("baseline.file and baseline.configmap are exclusive")
+    if config["min_change_percent"] and config["min_change_percent"] > 100:
+        raise WatcherConfigError("min_change_percent must be between 0 and 100")
+
+
+def redacted(config):
+    """The configuration as safe to print or log."""
+    shown = copy.deepcopy(config)
+    webhook = shown["sinks"]["webhook"]
+    if webhook.get("url"):
+        webhook["url"] = redact_url(webhook["url"])
+    if webhook.get("headers"):
+        webhook["headers"] = dict((k, "<redacted>") for k in webhook["headers"])
+    auth = shown.get("auth") or {}
+    for key in ("api_key", "password", "proxy_headers"):
+        if auth.get(key):
+            auth[key] = "<redacted>"
+    return shown
