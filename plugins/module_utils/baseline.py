@@ -28,10 +28,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import human_bytes
 
 FORMAT = "nodewatch.k8s/baseline"
@@ -680,63 +680,25 @@ class FileBaselineStore:
     def read(self):
         """The stored baseline, or None when the file does not exist (BaselineError if corrupt)."""
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return None
+            data = read_bytes_or_none(self.path)
         except OSError as exc:
             raise BaselineError("cannot read the baseline file %s: %s" % (self.path, exc.strerror or exc))
+        if data is None:
+            return None
         return load_baseline(data, what="the baseline file %s" % self.path)
 
     def write(self, doc):
-        """Validate, then replace the file atomically: temp file in the same directory, fsync,
-        ``os.replace``. On any failure the previous file is untouched and the temp file removed."""
+        """Validate, then replace the file atomically (see ``files.atomic_write``). On any
+        failure the previous file is untouched."""
         validate_baseline(doc, what="refusing to write an invalid baseline to %s" % self.path)
         payload = _encode_file(doc)
-        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            self._replace(directory, payload)
+            atomic_write(self.path, payload, self.MODE)
         except OSError as exc:
             raise BaselineError("cannot write the baseline file %s: %s; the previous baseline (if any) was left "
                                 "unchanged" % (self.path, exc.strerror or exc))
-        _fsync_directory(directory)
-
-    def _replace(self, directory, payload):
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=directory)
-        try:
-            try:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(fd, self.MODE)
-                view = memoryview(payload)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
 
     diff = staticmethod(diff_baselines)
-
-
-def _fsync_directory(directory):
-    """Make the rename durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,10 +27,10 @@ import base64
 import gzip
 import json
 import os
-import tempfile
 import time
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import utc_now_text
 
 FORMAT = "nodewatch.k8s/watcher-state"
@@ -147,38 +147,6 @@ class NullStateStore:
         return 0
 
 
-def _atomic_write(path, payload, mode=0o600):
-    """Replace ``path`` with ``payload``: a crash leaves the old file or the new, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 class FileStateStore:
     """State in a local JSON file (host installs: a systemd unit's StateDirectory)."""
 
@@ -188,12 +156,11 @@ class FileStateStore:
 
     def load(self):
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return None
+            data = read_bytes_or_none(self.path)
         except OSError as exc:
             raise StateError("cannot read the state file %s: %s" % (self.path, exc.strerror or exc))
+        if data is None:
+            return None
         return WatcherState.from_json(data.decode("utf-8", "replace"), "the state file %s" % self.path)
 
     def set_aside(self):
@@ -208,7 +175,7 @@ class FileStateStore:
     def save(self, state, writer=None):
         payload = state.to_json(writer).encode("utf-8")
         try:
-            _atomic_write(self.path, payload)
+            atomic_write(self.path, payload)
         except OSError as exc:
             raise StateError("cannot write the state file %s: %s; check that its directory exists and "
                              "is writable" % (self.path, exc.strerror or exc))
