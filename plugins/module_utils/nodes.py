@@ -119,8 +119,8 @@ def validate_label_value(key, value):
                               "YAML), got %r" % (key, value))
     if value and (len(value) > 63 or not _NAME_RE.match(value)):
         raise ValidationError(
-            "label '%s': value '%s' must be empty or at most 63 characters of [A-Za-z0-9-_.], "
-            "starting and ending with a letter or digit" % (key, value))
+            "%svalue '%s' must be empty or at most 63 characters of [A-Za-z0-9-_.], starting and "
+            "ending with a letter or digit" % ("label '%s': " % key if key else "label ", value))
 
 
 def validate_labels(labels):

@@ -348,8 +348,10 @@ def human_bytes(value):
 _PERCENT_FORMS = "expected a number from 0 to 100, optionally followed by '%' (examples: 80, 80%, 80.5)"
 
 
-def parse_percent(value):
-    """Read a percentage from 0 to 100 (``80``, ``"80%"``, ``"80.5"``) and return it as a float.
+def parse_percent(value, maximum=100):
+    """Read a percentage from 0 to ``maximum`` (``80``, ``"80%"``, ``"80.5"``) as a float.
+
+    ``maximum=None`` allows any finite value from 0 up (growth can exceed 100 %).
 
     Raises ``QuantityError`` (a ``ValueError``) for anything else, out-of-range values included.
     """
@@ -367,7 +369,10 @@ def parse_percent(value):
         number = float(value)
     if math.isnan(number):
         raise QuantityError("invalid percentage %r: %s" % (value, _PERCENT_FORMS))
-    if not 0 <= number <= 100:
-        raise QuantityError("percentage %r is out of range: it must be between 0 and 100" % (value,))
+    if maximum is None:
+        if not (number >= 0 and math.isfinite(number)):
+            raise QuantityError("percentage %r is out of range: it must be 0 or more" % (value,))
+    elif not 0 <= number <= maximum:
+        raise QuantityError("percentage %r is out of range: it must be between 0 and %s" % (value, maximum))
     # "-0" would otherwise come back as -0.0 and print as such.
     return number + 0.0

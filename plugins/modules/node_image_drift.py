@@ -48,7 +48,7 @@ options:
     type: raw
   max_growth_percent:
     description:
-      - Most percent (0 to 100) a node's image bytes may have grown since the baseline.
+      - Most percent (0 or more; V(150) allows growth to 2.5 times) a node's image bytes may have grown since the baseline.
     type: raw
   deny:
     description:

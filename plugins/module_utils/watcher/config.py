@@ -30,9 +30,9 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_O
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import (
     DriftConfigError,
     Policy,
-    parse_label_selector,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError, ValidationError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.label_selectors import parse_label_selector
 from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import parse_percent, parse_size
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     CHANGED,
@@ -296,7 +296,7 @@ def _check(key, field, value):
             _fail(key, "must be a label selector string, got %s" % _type_name(value))
         try:
             parse_label_selector(value)
-        except DriftConfigError as exc:
+        except ValidationError as exc:
             _fail(key, "is invalid: %s" % exc)
         return value
     if kind == "headers":
