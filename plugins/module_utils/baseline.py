@@ -26,7 +26,6 @@ __metaclass__ = type
 import datetime
 import hashlib
 import json
-import os
 import re
 import time
 

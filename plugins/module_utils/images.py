@@ -19,6 +19,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# Exact JSON types on purpose: bool is an int subclass, and `"sizeBytes": true` is not a size.
+# pylint: disable=unidiomatic-typecheck
+
 import fnmatch
 import heapq
 import re
@@ -214,8 +217,6 @@ def _group_value(labels, key):
 
 def _ref_from_info(info, size):
     return ImageRef(info[0], info[1], info[2], info[3], size, info[4], info[5])
-
-
 
 
 def node_image_facts(node, top=10, max_images=DEFAULT_MAX_IMAGES, name_filter=None,

@@ -148,7 +148,7 @@ def parse_label_selector(text):
     """
     if not isinstance(text, str):
         raise ValidationError("label selector must be a string such as 'node-role.kubernetes.io/gpu' "
-                               "or 'pool in (a,b),!spot', got %s" % type(text).__name__)
+                              "or 'pool in (a,b),!spot', got %s" % type(text).__name__)
     tokens = _tokenize(text)
     pos = [0]
 
@@ -242,5 +242,3 @@ def parse_label_selector(text):
         if peek()[0] == "end":
             fail("the selector must not end with ','", tokens[pos[0] - 1][2])
     return LabelSelector(text, requirements)
-
-

@@ -345,6 +345,7 @@ def human_bytes(value):
         tenths = (value * 10 + (divisor >> 1)) // divisor
     return "%s%d.%d %s" % (sign, tenths // 10, tenths % 10, _HUMAN_UNITS[index])
 
+
 _PERCENT_FORMS = "expected a number from 0 to 100, optionally followed by '%' (examples: 80, 80%, 80.5)"
 
 

@@ -18,11 +18,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "integration")]
 
-import conftest  # noqa: E402,F401  (links the checkout as a collection)
+# Links the checkout as a collection.
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from fakekube import FakeKube, make_cluster  # noqa: E402
 from harness import local_play, run_playbook  # noqa: E402
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, node_path  # noqa: E402
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient  # noqa: E402
 from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import node_info  # noqa: E402
 
 
@@ -74,7 +75,7 @@ def main():
         engine_mem = peak_memory(lambda: node_info(client))
         print("list %d nodes: floor (paged GET + json.loads) %.2f s; node_info summaries %.2f s (x%.2f); "
               "full objects %.2f s (x%.2f)" % (args.nodes, floor_s, engine_s, engine_s / floor_s, full_s,
-                                                full_s / floor_s))
+                                               full_s / floor_s))
         print("peak Python memory: floor %.1f MiB; node_info summaries %.1f MiB (x%.2f)"
               % (floor_mem / 2**20, engine_mem / 2**20, engine_mem / floor_mem))
 

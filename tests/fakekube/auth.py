@@ -66,8 +66,8 @@ def _resource_matches(pattern, attrs):
         return False
     if pattern == "*":
         return True
-    main, _, sub = pattern.partition("/")
-    plural, _, group = main.partition(".")
+    main, dummy, sub = pattern.partition("/")
+    plural, dummy, group = main.partition(".")
     if plural != "*" and plural != attrs.resource:
         return False
     if group and group != attrs.group:
@@ -133,7 +133,7 @@ class Auth:
     def authenticate(self, authorization, peer_cert_subject):
         """Returns the Rule of the caller; raises 401."""
         if authorization:
-            scheme, _, cred = authorization.partition(" ")
+            scheme, dummy, cred = authorization.partition(" ")
             if scheme.lower() == "bearer" and cred.strip():
                 rule = self.tokens.get(cred.strip())
                 if rule is None:

@@ -142,9 +142,9 @@ def _node_names(n, rng):
     n_cp = 0 if n <= 0 else (1 if n < 5 else 3)
     names = [("cp-%d" % (i + 1), "cp", "m5.xlarge") for i in range(n_cp)]
     workers = n - n_cp
-    counts = [int(workers * share) for _, _, share in POOLS]
+    counts = [int(workers * share) for dummy, dummy, share in POOLS]
     counts[0] += workers - sum(counts)
-    for (pool, itype, _), c in zip(POOLS, counts):
+    for (pool, itype, dummy), c in zip(POOLS, counts):
         names.extend(("%s-%d" % (pool, i + 1), pool, itype) for i in range(c))
     return names
 
@@ -240,8 +240,8 @@ def make_cluster(n_nodes, seed=0, images_per_node=(0, 50), not_ready_fraction=0.
                 # the node lifecycle controller marks every condition Unknown
                 ready_status = "Unknown"
                 conditions = [(t, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
-                              for t, _, _, _ in conditions]
-                for t, _, _, _ in conditions:
+                              for t, dummy, dummy, dummy in conditions]
+                for t, dummy, dummy, dummy in conditions:
                     cond_transition[t] = down_since
                 hb = down_since - datetime.timedelta(seconds=40)
                 taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule",

@@ -179,7 +179,7 @@ class FakeKube:
     def create(self, obj):
         rt = self._rt(obj.get("apiVersion"), obj.get("kind"))
         ns = (obj.get("metadata") or {}).get("namespace") or ("default" if rt.namespaced else "")
-        created, _ = self.registry.create(rt, ns, copy.deepcopy(obj))
+        created, dummy = self.registry.create(rt, ns, copy.deepcopy(obj))
         return self._copy(external(rt, created))
 
     def get(self, api_version, kind, name, namespace=None):
@@ -194,8 +194,8 @@ class FakeKube:
         rt = self._rt(obj.get("apiVersion"), obj.get("kind"))
         md = obj.get("metadata") or {}
         ns = (md.get("namespace") or "default") if rt.namespaced else ""
-        updated, _ = self.registry.update(rt, ns, md.get("name", ""), copy.deepcopy(obj),
-                                          subresource=subresource)
+        updated, dummy = self.registry.update(rt, ns, md.get("name", ""), copy.deepcopy(obj),
+                                              subresource=subresource)
         return self._copy(external(rt, updated))
 
     def patch(self, api_version, kind, name, patch, namespace=None,
@@ -203,7 +203,7 @@ class FakeKube:
         rt = self._rt(api_version, kind)
         ns = (namespace or "default") if rt.namespaced else ""
         body = patch if isinstance(patch, (bytes, bytearray)) else json.dumps(patch).encode()
-        out, _ = self.registry.patch(rt, ns, name, content_type, body, subresource=subresource)
+        out, dummy = self.registry.patch(rt, ns, name, content_type, body, subresource=subresource)
         return self._copy(external(rt, out))
 
     def patch_status(self, name, patch_dict):
@@ -217,7 +217,7 @@ class FakeKube:
         rt = self._rt(api_version, kind)
         ns = (namespace or "default") if rt.namespaced else ""
         try:
-            result, _ = self.registry.delete(rt, ns, name, options)
+            result, dummy = self.registry.delete(rt, ns, name, options)
         except E.ApiError as e:
             if e.code == 404:
                 return None
@@ -239,7 +239,7 @@ class FakeKube:
         items = []
         for n in nodes:
             try:
-                obj, _ = schema_decode(rt.schema, n)
+                obj, dummy = schema_decode(rt.schema, n)
             except DecodeError as e:
                 raise ValueError("invalid node %r: %s" % ((n.get("metadata") or {}).get("name"), e))
             obj = {"kind": "Node", "apiVersion": "v1",

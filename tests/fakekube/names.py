@@ -75,7 +75,7 @@ def is_qualified_name(value):
             errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
     else:
         return ["a valid label key " + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName",
-                                                   "my.name", "123-abc")
+                                                    "my.name", "123-abc")
                 + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
     if not name:
         errs.append("name part must be non-empty")

@@ -209,7 +209,7 @@ def json_patch(doc, ops):
             elif kind == "replace":
                 if path is None or "value" not in op:
                     _fail()
-                found, _ = _get(doc, path)
+                found, dummy = _get(doc, path)
                 if not found:
                     _fail()
                 tokens = _split_pointer(path)
@@ -225,7 +225,7 @@ def json_patch(doc, ops):
                 frm = op.get("from")
                 if frm is None or path is None:
                     _fail()
-                found, _ = _get(doc, frm)
+                found, dummy = _get(doc, frm)
                 if not found:
                     _fail()
                 val = _remove(doc, frm)
@@ -369,7 +369,7 @@ def _merge_sorted(left, right, server_order, key, kind):
     size = len(left) + len(right)
     i = j = 0
     out = []
-    for _ in range(size):
+    for dummy in range(size):
         if i >= len(left) and j < len(right):
             out.append(right[j])
             j += 1
@@ -553,7 +553,7 @@ def _merge_set_element_order(original, patch, meta):
         if found_o and not found_p:
             merged = olist
         elif found_p and not found_o:
-            merged, _ = _remove_directives(plist)
+            merged, dummy = _remove_directives(plist)
         elif found_o and found_p:
             merged = _merge_slice_handler(olist, plist, pm, False)
         else:

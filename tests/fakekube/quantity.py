@@ -90,7 +90,7 @@ def canonical(s):
 
 def to_int(s):
     """Integer value (rounded up) of a quantity string, e.g. bytes of ``"100Gi"``."""
-    value, _ = parse(s)
+    value, dummy = parse(s)
     n = value.numerator // value.denominator
     if value.denominator != 1 and value > 0:
         n += 1

@@ -84,7 +84,7 @@ class Registry:
         if kind and kind != rt.kind:
             raise E.bad_request('%s in version "%s" cannot be handled as a %s: no kind "%s" is '
                                 'registered for version "%s"' % (kind, rt.version, rt.kind, kind,
-                                                                   rt.api_version))
+                                                                 rt.api_version))
         try:
             obj, unknown = S.decode(rt.schema, body)
         except S.DecodeError as e:
@@ -144,8 +144,8 @@ class Registry:
                                       "unable to create new content in namespace %s because it "
                                       "is being terminated" % ns)
             if not md.get("name") and md.get("generateName"):
-                for _ in range(10):
-                    cand = md["generateName"] + "".join(random.choice(_GEN_ALPHABET) for _ in range(5))
+                for dummy in range(10):
+                    cand = md["generateName"] + "".join(random.choice(_GEN_ALPHABET) for dummy in range(5))
                     if self.store.get(rt.storage, self.key(rt, ns, cand)) is None:
                         break
                 md["name"] = cand
@@ -327,7 +327,7 @@ class Registry:
                 return self._delete_namespace(rt, obj, dry_run), 200
             # orphan/foregroundDeletion finalizers added by propagationPolicy are resolved at
             # once by the (simulated) garbage collector: nothing here has dependents.
-            finalizers = [f for f in md.get("finalizers") or []]
+            finalizers = list(md.get("finalizers") or [])
             if finalizers:
                 if md.get("deletionTimestamp"):
                     return external(rt, obj), 200

@@ -144,7 +144,7 @@ def core_event_to_events_v1(obj):
     if out.get("series"):
         out["series"] = {"count": out["series"].get("count", 0),
                          "lastObservedTime": out["series"].get("lastObservedTime")}
-    decoded, _ = sch.decode(sch.EVENTS_V1_EVENT, out)
+    decoded, dummy = sch.decode(sch.EVENTS_V1_EVENT, out)
     return decoded
 
 
@@ -155,7 +155,7 @@ def events_v1_to_core_event(obj):
         if k in ("kind", "apiVersion"):
             continue
         out[v1_to_core.get(k, k)] = v
-    decoded, _ = sch.decode(sch.CORE_EVENT, out)
+    decoded, dummy = sch.decode(sch.CORE_EVENT, out)
     return decoded
 
 
@@ -356,7 +356,7 @@ def _group_entry(group):
 def api_group_list():
     groups = []
     seen = set()
-    for g, _ in _GROUP_ORDER:
+    for g, dummy in _GROUP_ORDER:
         if g and g not in seen:
             seen.add(g)
             groups.append(_group_entry(g))
@@ -364,7 +364,7 @@ def api_group_list():
 
 
 def api_group(group):
-    if not any(g == group for g, _ in _GROUP_ORDER):
+    if not any(g == group for g, dummy in _GROUP_ORDER):
         return None
     d = _group_entry(group)
     d["kind"] = "APIGroup"

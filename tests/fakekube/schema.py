@@ -386,7 +386,10 @@ CONTAINER_IMAGE = Struct("ContainerImage", {"names": List(S(), omitempty=False),
 
 
 def _fast_image(x):
-    """Decode the common, well-formed ContainerImage quickly (None: use the generic path)."""
+    """Decode the common, well-formed ContainerImage quickly (None: use the generic path).
+
+    Exact types on purpose: a bool is an int subclass and must take the generic path."""
+    # pylint: disable=unidiomatic-typecheck
     if type(x) is not dict or len(x) != 2:
         return None
     names, size = x.get("names"), x.get("sizeBytes")

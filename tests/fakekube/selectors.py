@@ -177,7 +177,7 @@ class _Parser:
         kerrs = is_qualified_name(lit)
         if kerrs:
             raise SelectorError(_field_err("<nil>", lit, "; ".join(kerrs)))
-        t, _ = self.lookahead(True)
+        t, dummy = self.lookahead(True)
         if t in (_EOS, _COMMA) and op != "!":
             op = "exists"
         return lit, op
@@ -196,7 +196,7 @@ class _Parser:
         tok, lit = self.lookahead(True)
         if tok in (_ID, _COMMA):
             s = self.parse_identifiers_list()
-            tok2, _ = self.consume(True)
+            tok2, dummy = self.consume(True)
             if tok2 != _CPAR:
                 raise SelectorError("found '%s', expected: ')'" % lit)
             return s
@@ -220,7 +220,7 @@ class _Parser:
             if tok == _COMMA:
                 if not s:
                     s.add("")
-                tok2, _ = self.lookahead(True)
+                tok2, dummy = self.lookahead(True)
                 if tok2 == _CPAR:
                     s.add("")
                     return s
@@ -230,7 +230,7 @@ class _Parser:
             raise SelectorError("found '%s', expected: ',', or identifier" % lit)
 
     def parse_exact_value(self):
-        tok, _ = self.lookahead(True)
+        tok, dummy = self.lookahead(True)
         if tok in (_EOS, _COMMA):
             return {""}
         tok, lit = self.consume(True)

@@ -41,7 +41,7 @@ def _client_gone(sock):
     if isinstance(sock, ssl.SSLSocket):
         return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable, dummy, dummy = select.select([sock], [], [], 0)
         return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
@@ -692,8 +692,8 @@ class Api:
                 if match is not None and not match(s.obj):
                     continue
                 md = s.obj["metadata"]
-                res, _ = self.registry.delete(rt, md.get("namespace", ""), md["name"], options,
-                                              dry_run=dry_run)
+                res, dummy = self.registry.delete(rt, md.get("namespace", ""), md["name"], options,
+                                                  dry_run=dry_run)
                 deleted.append(res if res.get("kind") != "Status" else REG.external(rt, s.obj))
         items = [{k: v for k, v in REG.external(rt, o).items() if k not in ("kind", "apiVersion")}
                  for o in deleted]

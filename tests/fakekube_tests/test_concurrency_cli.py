@@ -47,7 +47,7 @@ def test_concurrent_readers_and_writers(make_api, watch):
 
         def reader():
             api = make_api(kube)
-            for _ in range(8):
+            for dummy in range(8):
                 resp = api.get("/api/v1/nodes?limit=7")
                 items, cont = resp.json["items"], resp.json["metadata"].get("continue")
                 rv = resp.json["metadata"]["resourceVersion"]
@@ -62,7 +62,7 @@ def test_concurrent_readers_and_writers(make_api, watch):
 
         threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
         threads += [threading.Thread(target=conflicting_writer, args=(i,)) for i in range(3)]
-        threads += [threading.Thread(target=reader) for _ in range(3)]
+        threads += [threading.Thread(target=reader) for dummy in range(3)]
         for t in threads:
             t.start()
         for t in threads:

@@ -44,7 +44,7 @@ def test_create_conflict_and_name_rules(api):
     assert r.json["message"] == 'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required'
     assert r.json["details"]["causes"] == [{"reason": "FieldValueRequired",
                                            "message": "Required value: name or generateName is required",
-                                           "field": "metadata.name"}]
+                                            "field": "metadata.name"}]
 
 
 def test_generate_name(api):

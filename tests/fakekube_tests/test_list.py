@@ -84,7 +84,7 @@ def test_selectors_with_pagination_and_no_remaining_count(api):
     r = api.get("/api/v1/nodes?limit=2&labelSelector=node.example.com/pool%3Dworker-a")
     assert len(r.json["items"]) == 2
     assert "remainingItemCount" not in r.json["metadata"]
-    names, _ = _pages(api, "/api/v1/nodes?labelSelector=node.example.com/pool%3Dworker-a", 2)
+    names, dummy = _pages(api, "/api/v1/nodes?labelSelector=node.example.com/pool%3Dworker-a", 2)
     assert names == sorted(n for n in names) and all(n.startswith("worker-a-") for n in names)
 
 

@@ -19,8 +19,8 @@ NODE = {
 }
 
 
-def smp(doc, patch, meta=NODE_PM):
-    return P.strategic_merge_patch(doc, patch, meta)
+def smp(doc, patch, meta=None):
+    return P.strategic_merge_patch(doc, patch, NODE_PM if meta is None else meta)
 
 
 def test_conditions_merge_by_type():
@@ -136,7 +136,7 @@ def test_http_patch_resource_version_precondition(api):
     n = api.get("/api/v1/nodes/worker-a-1").json
     api.patch("/api/v1/nodes/worker-a-1", {"metadata": {"labels": {"x": "1"}}})
     r = api.patch("/api/v1/nodes/worker-a-1", {"metadata": {"resourceVersion": n["metadata"]["resourceVersion"],
-                                                           "labels": {"x": "2"}}})
+                                                            "labels": {"x": "2"}}})
     assert r.status == 409 and r.json["reason"] == "Conflict"
 
 

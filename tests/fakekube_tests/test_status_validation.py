@@ -33,7 +33,7 @@ def test_status_subresource_changes_only_status(api):
 
 def test_deployment_status_keeps_labels(api):
     api.post("/apis/apps/v1/namespaces/default/deployments", {"metadata": {"name": "d", "labels": {"a": "1"}},
-                                                             "spec": {"replicas": 1}})
+                                                              "spec": {"replicas": 1}})
     r = api.patch("/apis/apps/v1/namespaces/default/deployments/d/status",
                   {"metadata": {"labels": {"a": "2"}}, "status": {"replicas": 1}},
                   content_type="application/merge-patch+json")

@@ -14,6 +14,7 @@ import stat
 import pytest
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils import baseline as bl
+from ansible_collections.nodewatch.k8s.plugins.module_utils import files
 from ansible_collections.nodewatch.k8s.plugins.module_utils.baseline import (
     BaselineError,
     ConfigMapBaselineStore,
@@ -350,9 +351,9 @@ def test_file_store_write_failure_keeps_old_file(tmp_path, monkeypatch, failing)
             if len(data) > 10:
                 real_write(fd, bytes(data[:10]))
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr(bl.os, "write", half_write)
+        monkeypatch.setattr(files.os, "write", half_write)
     else:
-        monkeypatch.setattr(bl.os, failing, boom)
+        monkeypatch.setattr(files.os, failing, boom)
     with pytest.raises((BaselineError, TypeError)) as info:
         store.write(small_doc(cluster="new"))
     if failing != "encode":

@@ -593,8 +593,8 @@ def naive_report(nodes):
     for node_name, key, size in placements:
         nodes_of[key].add(node_name)
         size_of[key] = max(size, size_of.get(key, 0))
-    total = sum(size for _, _, size in placements)
-    shared = sum(size for _, key, size in placements if len(nodes_of[key]) > 1)
+    total = sum(size for dummy, dummy, size in placements)
+    shared = sum(size for dummy, key, size in placements if len(nodes_of[key]) > 1)
     return {"total_bytes": total, "shared_bytes": shared, "unique_bytes": total - shared,
             "distinct_bytes": sum(size_of.values()), "distinct_images": len(size_of),
             "image_count_total": len(placements)}
@@ -654,7 +654,8 @@ def test_any_image_list_is_accounted_for(entries):
     # Every entry is either counted or reported as skipped, and only valid sizes are summed.
     assert facts["image_count"] + len(skipped) == len(entries)
     valid = [e["sizeBytes"] for e in entries
-             if isinstance(e, dict) and type(e.get("sizeBytes")) is int and e["sizeBytes"] >= 0]
+             if isinstance(e, dict) and isinstance(e.get("sizeBytes"), int)
+             and not isinstance(e["sizeBytes"], bool) and e["sizeBytes"] >= 0]
     assert facts["total_bytes"] == sum(valid)
     assert len(set(image["key"] for image in facts["images"] if image["key"].startswith("<unnamed:"))) == \
         len([m for m in facts["malformed"] if m["counted"]])

@@ -264,7 +264,7 @@ def expected_acceptance(text):
     match = GRAMMAR.fullmatch(text)
     if not text or not match:
         return False
-    _, int_part, frac_part, suffix = match.groups()
+    dummy, int_part, frac_part, suffix = match.groups()
     suffix = suffix or ""
     if suffix in BINARY:
         base, exponent = 2, BINARY[suffix]
