@@ -300,7 +300,10 @@ def _mounted(container, pod, kube, root):
 
 
 def _run_container(container, remap, kubeconfig, tmp_path, command=None):
-    argv = [remap(a) for a in (command or container["command"]) + container.get("args", [])]
+    # An overriding command is this machine's interpreter, not a path inside the pod: not remapped
+    # (the pod mounts an emptyDir on /tmp, where a CI checkout may live).
+    argv = (list(command) if command else [remap(a) for a in container["command"]]) + \
+        [remap(a) for a in container.get("args", [])]
     env = dict(os.environ)
     env.update((e["name"], remap(e["value"])) for e in container.get("env", ()) if "value" in e)
     # As in the image (extras/Dockerfile): ansible-playbook on PATH, the collection on PYTHONPATH.
