@@ -29,6 +29,7 @@ import json
 import re
 import time
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import human_bytes
@@ -748,10 +749,10 @@ class ConfigMapBaselineStore:
     # -- paths and objects ------------------------------------------------------------------
 
     def _collection(self):
-        return "/api/v1/namespaces/%s/configmaps" % self.namespace
+        return namespaced_path("configmaps", self.namespace)
 
     def _path(self, name):
-        return "%s/%s" % (self._collection(), name)
+        return namespaced_path("configmaps", self.namespace, name)
 
     def part_name(self, generation, index):
         return "%s-%s-%d" % (self.name, generation, index)

@@ -28,6 +28,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported; keeps sanity's compile test quiet
     HTTPError = URLError = HTTPRedirectHandler = Request = build_opener = urlsplit = urlunsplit = None
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.informer import Backoff
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
@@ -363,7 +364,7 @@ class EventSink(QueuedSink):
         }
 
     def _deliver(self, alert):
-        path = "/api/v1/namespaces/%s/events" % self.namespace
+        path = namespaced_path("events", self.namespace)
         try:
             self.client.create(path, self.event_body(alert))
         except ApiError as exc:

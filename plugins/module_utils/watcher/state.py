@@ -29,6 +29,7 @@ import json
 import os
 import time
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import utc_now_text
@@ -200,8 +201,7 @@ class ConfigMapStateStore:
         self._known = False
 
     def _path(self, name=None):
-        path = "/api/v1/namespaces/%s/configmaps" % self.namespace
-        return path + "/" + name if name else path
+        return namespaced_path("configmaps", self.namespace, name)
 
     def _get(self):
         try:
