@@ -205,3 +205,20 @@ def test_dropped_watch_is_reported_not_hung(tmp_path):
         except ConnectionFailure:
             pass
         assert time.monotonic() - started < 5
+
+
+def test_client_certificate_from_kubeconfig_and_from_options(kube, tmp_path):
+    """mTLS users: the certificate's CN is the user the API server sees."""
+    kube.add_token("unused", Rule(user="cert-user", allow=[("list", "nodes")]))
+    cert_file, key_file = kube.issue_client_cert("cert-user", groups=("ops",))
+    from_kubeconfig = kube.write_kubeconfig(str(tmp_path / "cert"), client_cert=(cert_file, key_file))
+    client = KubeClient.from_options({"kubeconfig": from_kubeconfig}, environ={})
+    kube.clear_requests()
+    assert client.get(node_path())["items"]
+    assert kube.requests[-1][3] == "cert-user"
+
+    direct = KubeClient.from_options({"host": kube.url, "ca_cert": kube.ca_file, "client_cert": cert_file,
+                                      "client_key": key_file}, environ={"KUBECONFIG": str(tmp_path / "none")})
+    kube.clear_requests()
+    assert direct.get(node_path())["items"]
+    assert kube.requests[-1][3] == "cert-user"
