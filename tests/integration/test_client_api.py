@@ -222,3 +222,44 @@ def test_client_certificate_from_kubeconfig_and_from_options(kube, tmp_path):
     kube.clear_requests()
     assert direct.get(node_path())["items"]
     assert kube.requests[-1][3] == "cert-user"
+
+
+EXEC_PLUGIN = r'''
+import datetime, json, sys
+counter, token, lifetime = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with open(counter, "a") as handle:
+    handle.write("x")
+expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
+'''
+
+
+def test_exec_plugin_tokens_are_used_and_refreshed(kube, tmp_path):
+    """Exec credential plugins (EKS, GKE, OIDC helpers) work through the official loader, and an
+    expired token is fetched again before the next request."""
+    import sys
+    import yaml
+
+    kube.add_token("exec-token", Rule(user="exec-user", allow=[("list", "nodes")]))
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(EXEC_PLUGIN)
+    counter = tmp_path / "calls"
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "exec",
+        "clusters": [{"name": "fake", "cluster": {"server": kube.url, "certificate-authority": kube.ca_file}}],
+        "contexts": [{"name": "exec", "context": {"cluster": "fake", "user": "exec"}}],
+        "users": [{"name": "exec", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+            "args": [str(plugin), str(counter), "exec-token", "1"], "interactiveMode": "Never"}}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    client = KubeClient.from_options({"kubeconfig": str(path)}, environ={})
+    kube.clear_requests()
+    assert client.get(node_path())["items"]
+    assert kube.requests[-1][3] == "exec-user"
+    calls_after_first = len(counter.read_text())
+    time.sleep(2.2)  # the credential said it expires after 1 s
+    assert client.get(node_path())["items"]
+    assert len(counter.read_text()) > calls_after_first, "an expired exec token must be refreshed"
