@@ -554,12 +554,14 @@ class KubeClient:
         return items, resource_version
 
     def watch(self, path, resource_version=None, label_selector=None, field_selector=None,
-              timeout_seconds=300, allow_bookmarks=True, inactivity_timeout=70.0):
+              timeout_seconds=300, allow_bookmarks=True, inactivity_timeout=70.0, on_open=None):
         """Yield watch events (dicts) until the server ends the stream.
 
         The socket read timeout is the inactivity watchdog: bookmarks arrive about every minute,
         so silence longer than ``inactivity_timeout`` means a dead connection and raises
         ConnectionFailure. An ERROR event is raised as ApiError (410 means relist).
+        ``on_open(interrupt)`` receives a function that another thread may call to end a stream
+        blocked in a read (the generator then raises ConnectionFailure).
         """
         query = {"watch": "1", "resourceVersion": resource_version or None,
                  "allowWatchBookmarks": "true" if allow_bookmarks else None,
@@ -567,6 +569,8 @@ class KubeClient:
                  "labelSelector": label_selector or None, "fieldSelector": field_selector or None}
         response = self.request("GET", path, query=query, stream=True,
                                 timeout=(self.timeout[0], inactivity_timeout))
+        if on_open is not None:
+            on_open(lambda: _interrupt(response))
         buffer = b""
         try:
             for chunk in _iter_stream(response, self.host):
@@ -599,6 +603,16 @@ def _iter_stream(response, host):
                                 "reconnecting is needed" % host)
     except (urllib3.exceptions.ProtocolError, socket.error) as exc:
         raise ConnectionFailure("the watch connection to %s broke: %s" % (host, _root_cause(exc)))
+
+
+def _interrupt(response):
+    """Unblock a read on ``response`` from another thread (urllib3 2.3+ can shut the socket)."""
+    shutdown = getattr(response, "shutdown", None)
+    if shutdown is not None:
+        try:
+            shutdown()
+        except Exception:  # the stream may already be closed; nothing left to interrupt
+            pass
 
 
 def _identity(item):

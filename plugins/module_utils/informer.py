@@ -231,6 +231,7 @@ class Informer:
         self._sync_handlers = []
         self._queue = queue.Queue()
         self._stop = threading.Event()
+        self._interrupt_watch = None
         self._synced = threading.Event()
         self._sleep = sleep or self._stop.wait
         self._watch_thread = None
@@ -272,13 +273,21 @@ class Informer:
             thread.start()
         return self
 
+    def _watch_opened(self, interrupt):
+        self._interrupt_watch = interrupt
+        if self._stop.is_set():  # stop() raced with the stream opening
+            interrupt()
+
     def stop(self, timeout=5.0):
         """Stop both loops. Handlers already running finish; queued events are dropped.
 
-        Returns True when the dispatcher ended in time (the watch thread may still be blocked in
-        a read; it exits by itself).
+        An open watch is interrupted (its socket shut down), so the watch thread ends promptly.
+        Returns True when the dispatcher ended in time.
         """
         self._stop.set()
+        interrupt = self._interrupt_watch
+        if interrupt is not None:
+            interrupt()
         self._queue.put((_STOP, None, None))
         thread = self._dispatch_thread
         if thread is None or thread is threading.current_thread():
@@ -431,7 +440,8 @@ class Informer:
                                    label_selector=self.label_selector,
                                    field_selector=self.field_selector,
                                    timeout_seconds=self._watch_timeout(), allow_bookmarks=True,
-                                   inactivity_timeout=self.inactivity_timeout)
+                                   inactivity_timeout=self.inactivity_timeout,
+                                   on_open=self._watch_opened)
         store = self.store
         events = self.stats.events
         put = self._queue.put

@@ -263,3 +263,18 @@ def test_exec_plugin_tokens_are_used_and_refreshed(kube, tmp_path):
     time.sleep(2.2)  # the credential said it expires after 1 s
     assert client.get(node_path())["items"]
     assert len(counter.read_text()) > calls_after_first, "an expired exec token must be refreshed"
+
+
+def test_a_blocked_watch_can_be_interrupted_from_another_thread(tmp_path):
+    """An informer stopping must not wait for the inactivity watchdog (here 60 s)."""
+    with FakeKube(tls=False, bookmark_interval=60) as kube:
+        kube.add_nodes(make_cluster(2, seed=1))
+        client = KubeClient.from_options({"host": kube.url, "api_key": kube.admin_token}, environ={})
+        resource_version = client.list_all(node_path())[1]
+        interrupts = []
+        threading.Timer(0.3, lambda: interrupts[0]()).start()
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailure):
+            list(client.watch(node_path(), resource_version, timeout_seconds=120, inactivity_timeout=60,
+                              on_open=interrupts.append))
+        assert time.monotonic() - started < 5

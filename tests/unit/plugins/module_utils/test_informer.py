@@ -56,7 +56,7 @@ class ScriptedClient:
         yield from pages
 
     def watch(self, path, resource_version=None, label_selector=None, field_selector=None,
-              timeout_seconds=300, allow_bookmarks=True, inactivity_timeout=70.0):
+              timeout_seconds=300, allow_bookmarks=True, inactivity_timeout=70.0, on_open=None):
         self.watch_calls.append({"rv": resource_version, "timeout_seconds": timeout_seconds,
                                  "bookmarks": allow_bookmarks, "inactivity": inactivity_timeout,
                                  "label_selector": label_selector})
