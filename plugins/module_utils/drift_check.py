@@ -28,6 +28,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.baseline import (
     FileBaselineStore,
     build_baseline,
     diff_baselines,
+    dump_baseline,
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import (
@@ -407,8 +408,10 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
     })
     if store_report.get("configmaps"):
         baseline_info["configmaps"] = store_report["configmaps"]
+    # A capture identical to the stored baseline (same second, same images) changes nothing.
+    changed = bool(write) and (old is None or dump_baseline(old) != dump_baseline(new))
     result = {
-        "changed": bool(write),
+        "changed": changed,
         "ok": report["ok"],
         "breaches": report["breaches"],
         "breaching_nodes": report["breaching_nodes"],
@@ -420,7 +423,7 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
         "baseline": baseline_info,
         "policy": policy.as_dict(),
     }
-    if want_diff and write:
+    if want_diff and changed:
         diff = diff_baselines(old, new)
         result["diff"] = dict((k, diff[k]) for k in ("before", "after", "before_header", "after_header"))
     return result

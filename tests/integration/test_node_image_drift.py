@@ -219,6 +219,8 @@ def test_configmap_baselines_check_mode_diff_conflicts_and_refusals(seeded_kube,
         {"name": "preview", MODULE: cm("preview-only", update_baseline=True), "check_mode": True},
         {"name": "capture", MODULE: cm("nodewatch-baseline", update_baseline=True, max_percent=80)},
         {"name": "compare", MODULE: cm("nodewatch-baseline", max_growth_bytes=0, fail_on_new_images=True)},
+        # Capture times have one-second resolution: make the refresh a different baseline.
+        {"name": "next second", "ansible.builtin.pause": {"seconds": 1}},
         {"name": "refresh", MODULE: cm("nodewatch-baseline", update_baseline=True)},
         {"name": "on success with a breach", MODULE: cm("nodewatch-baseline", update_baseline="on_success",
                                                         max_image_count=1), "ignore_errors": True},

@@ -338,6 +338,15 @@ def test_update_replaces_and_diff_shows_the_change(tmp_path):
     assert bl.FileBaselineStore(str(path)).read()["captured_at"] == "2026-11-19T08:00:00Z"
 
 
+def test_capturing_the_same_baseline_again_is_not_a_change(tmp_path):
+    path = tmp_path / "baseline.json"
+    for expected in (True, False):
+        result = check_drift(StubClient(cluster()), Policy(), baseline_source="file", baseline_path=str(path),
+                             update_baseline="true", want_diff=True, captured_at="2026-11-19T08:00:00Z")
+        assert result["changed"] is expected
+        assert ("diff" in result) is expected
+
+
 @pytest.mark.parametrize("content, words", [
     (b"{not json", ["not valid JSON"]),
     (b"", ["is empty"]),
