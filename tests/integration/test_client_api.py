@@ -272,7 +272,11 @@ def test_a_blocked_watch_can_be_interrupted_from_another_thread(tmp_path):
         client = KubeClient.from_options({"host": kube.url, "api_key": kube.admin_token}, environ={})
         resource_version = client.list_all(node_path())[1]
         interrupts = []
-        threading.Timer(0.3, lambda: interrupts[0]()).start()
+
+        def interrupt_from_another_thread():
+            interrupts[0]()
+
+        threading.Timer(0.3, interrupt_from_another_thread).start()
         started = time.monotonic()
         with pytest.raises(ConnectionFailure):
             list(client.watch(node_path(), resource_version, timeout_seconds=120, inactivity_timeout=60,
