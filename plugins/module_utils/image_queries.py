@@ -113,6 +113,11 @@ def imagefs_facts(summary):
     available = fs.get("availableBytes")
     if isinstance(available, bool) or not isinstance(available, int) or available < 0:
         available = max(capacity - used, 0)
+    return _fs_usage(capacity, used, available)
+
+
+def _fs_usage(capacity, used, available):
+    """One filesystem's (or a sum of filesystems') usage, as every imagefs result shows it."""
     return {
         "capacity_bytes": capacity,
         "used_bytes": used,
@@ -220,17 +225,8 @@ def _imagefs_cluster(results):
         capacity += fs["capacity_bytes"]
         used += fs["used_bytes"]
         available += fs["available_bytes"]
-    return {
-        "nodes_measured": measured,
-        "nodes_failed": failed,
-        "capacity_bytes": capacity,
-        "used_bytes": used,
-        "available_bytes": available,
-        "percent": round(used * 100.0 / capacity, 2) if capacity else None,
-        "capacity_human": human_bytes(capacity),
-        "used_human": human_bytes(used),
-        "failed_nodes": failures,
-    }
+    return dict(_fs_usage(capacity, used, available), nodes_measured=measured, nodes_failed=failed,
+                failed_nodes=failures)
 
 
 # -- the whole answer ------------------------------------------------------------------------

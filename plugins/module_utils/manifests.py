@@ -572,6 +572,26 @@ def apply_manifests(client, definitions, state="present", namespace=None, check_
         seen[key] = True
     applier = Applier(client, check_mode=check_mode, wait=wait, wait_timeout=wait_timeout, sleep=sleep,
                       clock=clock)
-    if state == "absent":
-        return applier.absent(prepared)
-    return applier.present(prepared)
+    result = applier.absent(prepared) if state == "absent" else applier.present(prepared)
+    counts = {}
+    for entry in result["results"]:
+        counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+    result["counts"] = counts
+    return result
+
+
+def secret_values(objects):
+    """The strings of Secrets that must be masked wherever the task is shown, like no_log values:
+    each value, and for ``stringData`` also its base64 form (what the API stores and returns)."""
+    values = set()
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+            continue
+        for key in ("data", "stringData"):
+            mapping = obj.get(key)
+            for value in (mapping.values() if isinstance(mapping, dict) else ()):
+                if isinstance(value, str) and value:
+                    values.add(value)
+                    if key == "stringData":
+                        values.add(base64.b64encode(value.encode("utf-8")).decode("ascii"))
+    return values

@@ -163,7 +163,6 @@ diff:
   elements: dict
 """
 
-import base64
 import os
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
@@ -171,6 +170,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.manifests import (
     ManifestError,
     apply_manifests,
     collect_definitions,
+    secret_values,
 )
 
 ARGUMENT_SPEC = dict(
@@ -183,20 +183,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def hide_secret_values(module, objects):
-    """Mask Secret values wherever Ansible shows this task (results, invocation), like no_log values."""
-    for obj in objects:
-        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
-            continue
-        for key in ("data", "stringData"):
-            values = obj.get(key)
-            for value in (values.values() if isinstance(values, dict) else ()):
-                if isinstance(value, str) and value:
-                    module.no_log_values.add(value)
-                    if key == "stringData":
-                        module.no_log_values.add(base64.b64encode(value.encode("utf-8")).decode("ascii"))
-
-
 def handle(module):
     p = module.params
     src_text = None
@@ -206,15 +192,11 @@ def handle(module):
         with open(p["src"], "r") as handle_:
             src_text = handle_.read()
     objects = collect_definitions(p["definitions"], src_text, p["src"])
-    hide_secret_values(module, objects)
+    module.no_log_values.update(secret_values(objects))
     if not objects:
         return {"changed": False, "results": [], "counts": {}}
     result = apply_manifests(module.client, objects, state=p["state"], namespace=p["namespace"],
                              check_mode=module.check_mode, wait=p["wait"], wait_timeout=p["wait_timeout"])
-    counts = {}
-    for entry in result["results"]:
-        counts[entry["action"]] = counts.get(entry["action"], 0) + 1
-    result["counts"] = counts
     if not module._diff:
         result.pop("diff", None)
     return result

@@ -28,6 +28,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.manifests import (
     merge_patch,
     prepare,
     project,
+    secret_values,
     supported_kinds,
 )
 
@@ -453,3 +454,12 @@ def test_an_object_being_deleted_is_waited_for_then_created_again():
     assert result["results"][0]["action"] == "created" and len(reads) == 3
     assert client.writes()[-1] == ("POST", "/api/v1/namespaces")
     assert "deletionTimestamp" not in client.objects[ns_path]["metadata"]
+
+
+def test_secret_values_are_collected_for_masking_in_both_forms():
+    objects = [
+        {"kind": "Secret", "metadata": {"name": "hook"}, "stringData": {"url": "https://hooks/t0ken"},
+         "data": {"old": "eA=="}},
+        {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"plain": "visible"}},
+    ]
+    assert secret_values(objects) == {"https://hooks/t0ken", base64.b64encode(b"https://hooks/t0ken").decode(), "eA=="}
