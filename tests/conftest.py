@@ -17,9 +17,10 @@ def _ensure_collection_link():
     link = os.path.join(namespace_dir, "k8s")
     os.makedirs(namespace_dir, exist_ok=True)
     if not os.path.islink(link) or os.path.realpath(link) != REPO_ROOT:
-        if os.path.islink(link):
-            os.unlink(link)
-        os.symlink(REPO_ROOT, link)
+        # Several pytest workers start at once: build the link aside and rename it into place.
+        staging = "%s.%d" % (link, os.getpid())
+        os.symlink(REPO_ROOT, staging)
+        os.replace(staging, link)
 
 
 _ensure_collection_link()

@@ -189,9 +189,10 @@ except ImportError:  # ansible-core 2.16 to 2.18: strings are templates unless m
     HAS_DATA_TAGGING = False
     from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS, KubeClient
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory_hosts import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory.hosts import (
     CACHE_FORMAT,
     InventoryConfigError,
     cache_fingerprint,
@@ -200,7 +201,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory_hosts impo
     plan_hosts,
     valid_cache_payload,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import select_nodes
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import select_nodes
 
 SETTING_OPTIONS = ("connections", "label_selectors", "field_selectors", "address_preference", "vars_prefix",
                    "top_images", "max_images", "image_pressure_percent", "default_groups")

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """The only engine file that knows Ansible: shared argument spec and error handling for modules.
 
 A module declares its own options, calls ``run_module(spec, handler)``, and returns whatever the
@@ -13,8 +15,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError, MissingLibraryError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError, MissingLibraryError
 
 AUTH_ARG_SPEC = {
     "kubeconfig": {"type": "raw", "no_log": True},

@@ -166,7 +166,7 @@ diff:
 import os
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.manifests import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.manifests import (
     ManifestError,
     apply_manifests,
     collect_definitions,

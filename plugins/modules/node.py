@@ -181,7 +181,7 @@ diff:
 """
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import ensure_node, remove_node
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import ensure_node, remove_node
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

@@ -422,7 +422,7 @@ policy:
 """
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift_check import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import (
     THRESHOLD_OPTIONS,
     build_policy,
     check_drift,

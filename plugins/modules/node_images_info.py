@@ -417,8 +417,8 @@ query_result:
 """
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.image_queries import node_images_report
-from ansible_collections.nodewatch.k8s.plugins.module_utils.query import apply_query
+from ansible_collections.nodewatch.k8s.plugins.module_utils.images.queries import node_images_report
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.query import apply_query
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),

@@ -118,8 +118,8 @@ query_result:
 """
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import node_info
-from ansible_collections.nodewatch.k8s.plugins.module_utils.query import apply_query
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import node_info
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.query import apply_query
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),

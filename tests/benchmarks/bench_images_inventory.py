@@ -77,8 +77,8 @@ def work_floor(kubeconfig):
 
 
 def work_engine(kubeconfig, summary_only=False, imagefs=False):
-    from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient
-    from ansible_collections.nodewatch.k8s.plugins.module_utils.image_queries import node_images_report
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.images.queries import node_images_report
     client = KubeClient.from_options({"kubeconfig": kubeconfig})
     report = node_images_report(client, summary_only=summary_only, imagefs=imagefs)
     info = {"nodes": report["count"], "kept": len(report["nodes"]),
@@ -112,7 +112,7 @@ def child(args):
     # Import what the work imports before measuring, so both runs measure the work itself.
     import urllib3  # noqa: F401
     if args.child.startswith("engine"):
-        import ansible_collections.nodewatch.k8s.plugins.module_utils.image_queries  # noqa: F401
+        import ansible_collections.nodewatch.k8s.plugins.module_utils.images.queries  # noqa: F401
         import kubernetes.client  # noqa: F401
     elif args.child == "inventory-parse":
         # Ansible's collection loader must own ansible_collections: nothing imported from it yet.

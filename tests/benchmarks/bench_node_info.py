@@ -23,8 +23,8 @@ import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from fakekube import FakeKube, make_cluster  # noqa: E402
 from harness import local_play, run_playbook  # noqa: E402
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient  # noqa: E402
-from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import node_info  # noqa: E402
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient  # noqa: E402
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import node_info  # noqa: E402
 
 
 def timed(fn):

@@ -39,7 +39,7 @@ sys.path[:0] = [os.path.join(ROOT, "tests")]
 import conftest  # noqa: E402  (links the checkout as a collection)
 from fakekube import FakeKube, make_cluster  # noqa: E402
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient  # noqa: E402
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient  # noqa: E402
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher import config as watcher_config  # noqa: E402
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.daemon import Daemon  # noqa: E402
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, RetryPolicy, node_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, ConnectionFailure
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy, node_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConnectionFailure
 from fakekube import FakeKube, Rule, make_cluster
 
 

@@ -77,7 +77,7 @@ def write(path, config):
 
 
 def expected_pressure(nodes, threshold=80.0):
-    from ansible_collections.nodewatch.k8s.plugins.module_utils.images import node_image_facts
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import node_image_facts
     out = set()
     for node in nodes:
         percent = node_image_facts(node)["percent_of_capacity"]

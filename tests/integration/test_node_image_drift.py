@@ -14,14 +14,14 @@ import pytest
 from fakekube import Rule, make_cluster
 from harness import local_play, run_playbook
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils import baseline as bl
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, RetryPolicy
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift_check import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import baseline as bl
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import (
     BaselineAccessError,
     build_policy,
     check_drift,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.images import node_image_facts
+from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import node_image_facts
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, node_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, WaitTimeout
-from ansible_collections.nodewatch.k8s.plugins.module_utils.node_ops import ensure_node, remove_node
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, node_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, WaitTimeout
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import ensure_node, remove_node
 from fakekube import FakeKube, make_cluster
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness import run_playbook
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils import baseline as bl
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import baseline as bl
 
 pytestmark = pytest.mark.integration
 

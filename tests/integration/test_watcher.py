@@ -23,8 +23,8 @@ import urllib.request
 import pytest
 import yaml
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, RetryPolicy, node_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.informer import Informer
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy, node_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Informer
 from fakekube import FakeKube
 from unit.plugins.module_utils.watcher.helpers import Calls, Receiver, free_port
 

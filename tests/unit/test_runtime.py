@@ -26,5 +26,5 @@ def test_requires_ansible_is_declared():
 
 def test_module_auth_spec_matches_the_client_options():
     from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import AUTH_ARG_SPEC
-    from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS
     assert set(AUTH_ARG_SPEC) == set(AUTH_OPTIONS)

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """What deserves an alert: pure decisions over one node's remembered and current image facts.
 
 Thresholds are not checked here: ``drift.evaluate`` finds the breaches (the same code the drift
@@ -17,8 +19,8 @@ __metaclass__ = type
 import datetime
 import uuid
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import breach_transitions
-from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import human_bytes
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import breach_transitions
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import human_bytes
 
 SOURCE = "nodewatch-watcher"
 

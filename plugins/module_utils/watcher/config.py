@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """The watcher's configuration: defaults < YAML/JSON file < ``NODEWATCH_*`` environment < flags.
 
 Everything is validated before anything starts, and every problem names its key
@@ -26,14 +28,14 @@ except ImportError:  # pragma: no cover - exercised by sanity's bare import test
     yaml = None
     HAS_YAML = False
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import (
     DriftConfigError,
     Policy,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError, ValidationError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.label_selectors import parse_label_selector
-from ansible_collections.nodewatch.k8s.plugins.module_utils.quantity import parse_percent, parse_size
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError, ValidationError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.label_selectors import parse_label_selector
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import parse_percent, parse_size
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     CHANGED,
     CLEARED,

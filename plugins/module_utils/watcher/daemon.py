@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """``nodewatch-watcher``: wiring, lifecycle and the command line.
 
 Start: validate the configuration (exit 2 on any problem, before anything connects), build the
@@ -26,9 +28,9 @@ import sys
 import threading
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import KubeClient, RetryPolicy, node_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import KubeError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.informer import Backoff, Informer
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy, node_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Backoff, Informer
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher import config as watcher_config
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import AlertSettings
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.engine import Engine, slim_node
@@ -278,11 +280,11 @@ class Daemon:
     def _baseline_loop(self):
         baseline = self.config["baseline"]
         if baseline["file"]:
-            from ansible_collections.nodewatch.k8s.plugins.module_utils.baseline import FileBaselineStore
+            from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import FileBaselineStore
             store = FileBaselineStore(baseline["file"])
             where = "the baseline file %s" % baseline["file"]
         else:
-            from ansible_collections.nodewatch.k8s.plugins.module_utils.baseline import ConfigMapBaselineStore
+            from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import ConfigMapBaselineStore
             namespace, name = baseline["configmap"].split("/")
             store = ConfigMapBaselineStore(self.client, namespace, name)
             where = "the baseline ConfigMap %s" % baseline["configmap"]

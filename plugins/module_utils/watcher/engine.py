@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """The watcher's core: node events in, per-node image facts and alerts out.
 
 Every replica computes facts and breaches for every node it sees (metrics, and a warm start
@@ -19,8 +21,8 @@ __metaclass__ = type
 import logging
 import threading
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import evaluate
-from ansible_collections.nodewatch.k8s.plugins.module_utils.images import node_image_facts
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import evaluate
+from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import node_image_facts
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     KINDS,
     decide,

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """Leader election on a ``coordination.k8s.io/v1`` Lease, the way client-go's leaderelection does.
 
 Every write is a compare-and-swap on the Lease's resourceVersion, so two candidates can never
@@ -19,8 +21,8 @@ import logging
 import threading
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
 
 _LOG = logging.getLogger("nodewatch.watcher.leader")
 

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """``/metrics``, ``/healthz`` and ``/readyz`` on one small HTTP server.
 
 Metrics are read from the engine, the informer and the sinks when scraped (a custom collector),
@@ -28,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover - exercised by sanity's bare import test
     HAS_PROMETHEUS = False
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import MissingLibraryError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import MissingLibraryError
 
 _LOG = logging.getLogger("nodewatch.watcher.http")
 

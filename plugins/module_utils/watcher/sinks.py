@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """Where alerts go: JSON lines on stdout, Kubernetes Events on the Node, a webhook.
 
 Sinks that talk to a network queue their alerts and deliver them from a thread of their own, so
@@ -28,9 +30,9 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported; keeps sanity's compile test quiet
     HTTPError = URLError = HTTPRedirectHandler = Request = build_opener = urlsplit = urlunsplit = None
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.informer import Backoff
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Backoff
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     EVENT_TYPES,
     KINDS,

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This engine file is PRIVATE to the nodewatch.k8s collection: it can change at any time, without
+# notice or deprecation. Do not import it from other collections, roles or standalone plugins.
 """What the watcher remembers across restarts and leader changes, and where it keeps it.
 
 The state holds, per node, the record of the last alert (so a restart alerts once for what
@@ -29,9 +31,9 @@ import json
 import os
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import namespaced_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, KubeError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.files import atomic_write, read_bytes_or_none
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import utc_now_text
 
 FORMAT = "nodewatch.k8s/watcher-state"

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The nodes inventory: its pure half (inventory_hosts.py) table by table, then the plugin class
+"""The nodes inventory: its pure half (module_utils/inventory/hosts.py) table by table, then the plugin class
 in-process with a stub API client, to see hosts, groups, constructed vars and the cache.
 
 The plugin is driven without Ansible's plugin loader: ``get_option`` answers from a dict holding
@@ -23,9 +23,9 @@ from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.nodewatch.k8s.plugins.inventory import nodes as plugin_module
-from ansible_collections.nodewatch.k8s.plugins.module_utils.client import AUTH_OPTIONS
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, ConfigError
-from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory_hosts import (
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConfigError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory.hosts import (
     CACHE_FORMAT,
     InventoryConfigError,
     cache_fingerprint,

@@ -15,7 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError
 
 
 class Receiver:

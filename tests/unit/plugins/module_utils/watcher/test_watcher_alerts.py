@@ -10,8 +10,8 @@ import itertools
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import Policy, evaluate
-from ansible_collections.nodewatch.k8s.plugins.module_utils.images import node_image_facts
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import Policy, evaluate
+from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import node_image_facts
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher import alerts
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     AlertSettings,

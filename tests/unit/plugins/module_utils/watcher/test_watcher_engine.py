@@ -8,7 +8,7 @@ __metaclass__ = type
 import io
 import json
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import Policy
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import Policy
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import AlertSettings
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.engine import Engine, slim_node
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.sinks import Sinks, StdoutSink

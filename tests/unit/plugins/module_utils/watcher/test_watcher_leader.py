@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, ConnectionFailure
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConnectionFailure
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.leader import LeaderElector, micro_time
 from unit.plugins.module_utils.watcher.helpers import MemoryApi
 

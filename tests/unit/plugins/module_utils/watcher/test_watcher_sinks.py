@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError, ConnectionFailure
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConnectionFailure
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import make_alert
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.sinks import (
     EventSink,

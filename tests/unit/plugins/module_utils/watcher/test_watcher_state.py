@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.errors import ApiError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.state import (
     CONFIGMAP_KEY,
     ConfigMapStateStore,
