@@ -31,8 +31,18 @@ import json
 import re
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps import (  # noqa: F401 (re-exported)
+    NotManagedError,
+    OwnedConfigMaps,
+    configmap_data_size,
+)
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.conflicts import ConflictsExhausted
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import (  # noqa: F401 (re-exported)
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    is_dns1123_label,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import human_bytes
 
@@ -42,8 +52,6 @@ SPLIT_FORMAT = "nodewatch.k8s/baseline-split"
 SPLIT_VERSION = 1
 MANIFEST_KEY = "baseline.json"
 DEFAULT_MAX_BYTES = 900000  # a ConfigMap holds at most 1 MiB (1,048,576 bytes) in total
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "nodewatch.k8s"
 BASELINE_LABEL = "nodewatch.k8s/baseline"
 ROLE_LABEL = "nodewatch.k8s/baseline-role"
 GENERATION_LABEL = "nodewatch.k8s/baseline-generation"
@@ -429,11 +437,6 @@ def split_for_configmaps(doc, max_bytes=DEFAULT_MAX_BYTES):
                                 "max_bytes %d" % (need, max_bytes))
 
 
-def configmap_data_size(data):
-    """Bytes a ConfigMap's ``data`` counts against the 1 MiB limit (keys plus values)."""
-    return sum(_utf8_len(k) + _utf8_len(v) for k, v in data.items())
-
-
 def _parse_manifest(text, what="the baseline manifest"):
     manifest = _parse_json(text, what)
     if not isinstance(manifest, dict):
@@ -707,38 +710,27 @@ class FileBaselineStore:
 # ConfigMap store
 # ----------------------------------------------------------------------------------------------
 
-def _status(exc):
-    status = getattr(exc, "status", None)
-    try:
-        return int(status)
-    except (TypeError, ValueError):
-        return None
-
-
-_DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
 class ConfigMapBaselineStore:
     """A baseline in ConfigMaps: ``<name>`` holds the manifest (and the first chunks), the other
     parts live in ``<name>-<generation>-<n>`` (n = 1, 2, ...).
 
     The generation is a hash of the manifest, so each write stores its parts under new names
-    before switching the manifest ConfigMap to them with one PUT (``metadata.resourceVersion``;
-    a 409 Conflict re-reads and retries, at most ``conflict_retries`` times). Readers therefore
-    see either the old or the new baseline, never a mix; the parts of the replaced generation
-    are deleted afterwards. Parts left by an interrupted write are swept once older than
+    before switching the manifest ConfigMap to them with one compare-and-swap PUT (a 409 Conflict
+    reads again and retries, at most ``conflict_retries`` times). Readers therefore see either the
+    old or the new baseline, never a mix; the parts of the replaced generation are deleted
+    afterwards. Parts left by an interrupted write are swept once older than
     ``orphan_grace_seconds`` (this needs ``list`` on ConfigMaps; without it they stay).
 
-    ``client`` needs ``get(path[, query])`` and ``request(method, path, body=..., content_type=...)``
-    raising an error with an integer ``status`` (``errors.ApiError``).
+    A ConfigMap without the managed-by label is read (someone may prepare a baseline by hand)
+    but never written. Every API call goes through ``kube.configmaps.OwnedConfigMaps``.
     """
 
     def __init__(self, client, namespace, name, max_bytes=DEFAULT_MAX_BYTES, conflict_retries=5,
                  orphan_grace_seconds=600, clock=time.time):
-        if not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL_RE.match(name):
+        if not is_dns1123_label(name):
             raise BaselineError("ConfigMap baseline name %r must be a DNS-1123 label of at most 63 characters "
                                 "(lower-case letters, digits and '-')" % (name,))
-        if not isinstance(namespace, str) or not _DNS1123_LABEL_RE.match(namespace):
+        if not is_dns1123_label(namespace):
             raise BaselineError("namespace %r is not a valid Kubernetes namespace name" % (namespace,))
         self.client = client
         self.namespace = namespace
@@ -747,51 +739,22 @@ class ConfigMapBaselineStore:
         self.conflict_retries = int(conflict_retries)
         self.orphan_grace_seconds = orphan_grace_seconds
         self.clock = clock
-
-    # -- paths and objects ------------------------------------------------------------------
-
-    def _collection(self):
-        return namespaced_path("configmaps", self.namespace)
-
-    def _path(self, name):
-        return namespaced_path("configmaps", self.namespace, name)
+        self.configmaps = OwnedConfigMaps(
+            client, namespace, labels={BASELINE_LABEL: name},
+            refuse_advice="choose another baseline name or delete it",
+            conflict_attempts=self.conflict_retries + 1)
 
     def part_name(self, generation, index):
         return "%s-%s-%d" % (self.name, generation, index)
 
     def _where(self, name=None):
-        return "ConfigMap %s/%s" % (self.namespace, name or self.name)
+        return self.configmaps.describe(name or self.name)
 
-    def _get(self, name):
+    def _get(self, name, owned=False):
         try:
-            return self.client.get(self._path(name))
-        except Exception as exc:
-            if _status(exc) == 404:
-                return None
-            raise
-
-    def _body(self, name, data, role, generation, current=None):
-        metadata = {"name": name, "namespace": self.namespace}
-        labels = {}
-        annotations = None
-        if current is not None:
-            cur_meta = current.get("metadata") or {}
-            labels.update(cur_meta.get("labels") or {})
-            annotations = cur_meta.get("annotations")
-            metadata["resourceVersion"] = cur_meta.get("resourceVersion")
-        labels.update({MANAGED_BY_LABEL: MANAGED_BY, BASELINE_LABEL: self.name, ROLE_LABEL: role,
-                       GENERATION_LABEL: generation})
-        metadata["labels"] = labels
-        if annotations:
-            metadata["annotations"] = annotations
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
-
-    def _check_owned(self, obj, name):
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
-            raise BaselineError("%s exists but is not managed by nodewatch.k8s (label %s=%s is missing); "
-                                "refusing to overwrite it - choose another baseline name or delete it"
-                                % (self._where(name), MANAGED_BY_LABEL, MANAGED_BY))
+            return self.configmaps.get(name, owned=owned)
+        except NotManagedError as exc:
+            raise BaselineError(str(exc))
 
     @staticmethod
     def _generation(obj):
@@ -843,41 +806,22 @@ class ConfigMapBaselineStore:
 
     # -- write -------------------------------------------------------------------------------
 
-    def _create(self, name, data, role, generation):
-        self.client.request("POST", self._collection(), body=self._body(name, data, role, generation),
-                            content_type="application/json")
+    def _store(self, name, data, role, generation, on_current=None):
+        """Write one ConfigMap (compare-and-swap, conflicts retried); True when it changed."""
+        labels = {ROLE_LABEL: role, GENERATION_LABEL: generation}
 
-    def _put(self, name, data, role, generation, current):
-        self.client.request("PUT", self._path(name), body=self._body(name, data, role, generation, current),
-                            content_type="application/json")
+        def compute(current):
+            if on_current is not None:
+                on_current(current)
+            if current is not None and (current.get("data") or {}) == data and self._generation(current) == generation:
+                return None
+            return {"data": data}, labels
 
-    def _delete(self, name):
         try:
-            self.client.request("DELETE", self._path(name))
-            return True
-        except Exception as exc:
-            if _status(exc) == 404:
-                return False
-            raise
-
-    def _upsert_part(self, name, data, generation):
-        """Create or update one part; True when something was written."""
-        for dummy in range(self.conflict_retries + 1):
-            current = self._get(name)
-            try:
-                if current is None:
-                    self._create(name, data, "part", generation)
-                else:
-                    self._check_owned(current, name)
-                    if (current.get("data") or {}) == data and self._generation(current) == generation:
-                        return False
-                    self._put(name, data, "part", generation, current)
-                return True
-            except Exception as exc:
-                if _status(exc) != 409:
-                    raise
-        raise BaselineError("could not store %s: it kept changing (%d conflicts); %s"
-                            % (self._where(name), self.conflict_retries + 1, _NOT_OVERWRITTEN))
+            action, dummy = self.configmaps.update(name, compute)
+        except NotManagedError as exc:
+            raise BaselineError(str(exc))
+        return action != "unchanged"
 
     def write(self, doc):
         """Store ``doc``; returns ``{"changed", "configmaps", "deleted", "cleanup_errors", "bytes"}``.
@@ -887,40 +831,33 @@ class ConfigMapBaselineStore:
         """
         parts = split_for_configmaps(doc, self.max_bytes)
         generation = _sha(parts[0][MANIFEST_KEY])[:10]
-        head = self._get(self.name)
-        if head is not None:
-            self._check_owned(head, self.name)
+        # A foreign manifest ConfigMap is refused before any part is written next to it.
+        self._get(self.name, owned=True)
         names = [self.name]
         changed = False
         for index in range(1, len(parts)):
             name = self.part_name(generation, index)
-            changed = self._upsert_part(name, parts[index], generation) or changed
+            changed = self._store(name, parts[index], "part", generation) or changed
             names.append(name)
+
         displaced = {}
-        for dummy in range(self.conflict_retries + 1):
-            try:
-                if head is None:
-                    self._create(self.name, parts[0], "manifest", generation)
-                    changed = True
-                elif self._generation(head) != generation or (head.get("data") or {}) != parts[0]:
-                    old_generation = self._generation(head)
-                    if old_generation and old_generation != generation:
-                        displaced[old_generation] = self._part_count(head)
-                    self._put(self.name, parts[0], "manifest", generation, head)
-                    changed = True
-                break
-            except Exception as exc:
-                if _status(exc) != 409:
-                    raise
-                head = self._get(self.name)
-                if head is not None:
-                    self._check_owned(head, self.name)
-        else:
+
+        def note_displaced(current):
+            # The generation the switch replaces is the one the manifest holds at that moment.
+            displaced.clear()
+            old_generation = self._generation(current) if current is not None else None
+            if old_generation and old_generation != generation:
+                displaced[old_generation] = self._part_count(current)
+
+        try:
+            changed = self._store(self.name, parts[0], "manifest", generation, note_displaced) or changed
+        except ConflictsExhausted:
+            head = self._get(self.name)
             if head is None or self._generation(head) != generation:
                 for name in names[1:]:
                     try:
-                        self._delete(name)
-                    except Exception:
+                        self.configmaps.delete(name)
+                    except KubeError:
                         pass
             raise BaselineError("could not update %s: it was changed by someone else %d times in a row "
                                 "(HTTP 409 Conflict); %s. Try again later"
@@ -932,9 +869,9 @@ class ConfigMapBaselineStore:
             for index in range(1, count or 0):
                 name = self.part_name(old_generation, index)
                 try:
-                    if self._delete(name):
+                    if self.configmaps.delete(name):
                         deleted.append(name)
-                except Exception as exc:
+                except KubeError as exc:
                     cleanup_errors.append("could not delete %s: %s" % (self._where(name), exc))
         deleted.extend(self._sweep_orphans(generation, set(displaced), set(deleted)))
         return {"changed": changed or bool(deleted), "configmaps": names, "deleted": deleted,
@@ -942,14 +879,13 @@ class ConfigMapBaselineStore:
 
     def _sweep_orphans(self, generation, displaced, already):
         """Delete parts of other generations: displaced ones now, any other once old enough."""
-        selector = "%s=%s,%s=%s,%s=part" % (MANAGED_BY_LABEL, MANAGED_BY, BASELINE_LABEL, self.name, ROLE_LABEL)
         try:
-            listing = self.client.get(self._collection(), {"labelSelector": selector})
-        except Exception:
-            return []  # no list permission or an old client: sweeping is best effort
+            items = self.configmaps.list("%s=%s,%s=part" % (BASELINE_LABEL, self.name, ROLE_LABEL))
+        except KubeError:
+            return []  # no list permission: sweeping is best effort
         deleted = []
         now = self.clock()
-        for item in (listing or {}).get("items") or ():
+        for item in items:
             meta = item.get("metadata") or {}
             name = meta.get("name")
             gen = (meta.get("labels") or {}).get(GENERATION_LABEL)
@@ -960,9 +896,9 @@ class ConfigMapBaselineStore:
                 if created is None or now - created < self.orphan_grace_seconds:
                     continue  # possibly the parts of a write in progress elsewhere
             try:
-                if self._delete(name):
+                if self.configmaps.delete(name):
                     deleted.append(name)
-            except Exception:
+            except KubeError:
                 pass
         return deleted
 

@@ -23,8 +23,6 @@ __metaclass__ = type
 import os
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import (
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
     BaselineError,
     ConfigMapBaselineStore,
     FileBaselineStore,
@@ -32,7 +30,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline impor
     diff_baselines,
     dump_baseline,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps import NotManagedError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import (
     DriftConfigError,
     Policy,
@@ -173,16 +171,11 @@ class BaselineLocation:
         if self.source != "configmap":
             return
         try:
-            current = self.store.client.get(namespaced_path("configmaps", self.namespace, self.name))
+            self.store.configmaps.get(self.name, owned=True)
+        except NotManagedError as exc:
+            raise BaselineError(str(exc))
         except (ApiError, ConnectionFailure) as exc:
-            if isinstance(exc, ApiError) and exc.status == 404:
-                return
             raise self._access_error("read", exc)
-        labels = (current.get("metadata") or {}).get("labels") or {}
-        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
-            raise BaselineError("%s exists but is not managed by nodewatch.k8s (label %s=%s is missing); refusing to "
-                                "overwrite it - choose another baseline name or delete it"
-                                % (self.mention, MANAGED_BY_LABEL, MANAGED_BY))
 
     def write(self, doc):
         """Store ``doc``; returns the store's report (``{}`` for a file)."""

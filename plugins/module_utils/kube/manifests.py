@@ -25,24 +25,21 @@ import base64
 import copy
 import time
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - exercised by sanity's bare import test
-    yaml = None
-    HAS_YAML = False
-
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import (
     ApiError,
-    MissingLibraryError,
     ValidationError,
     WaitTimeout,
 )
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import (
+    MANIFEST_MAX_BYTES,
+    check_depth,
+    load_yaml,
+    read_file,
+)
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.conflicts import retry_on_conflict
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import MANAGED_BY, MANAGED_BY_LABEL
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import parse_quantity
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "nodewatch.k8s"
-CONFLICT_RETRIES = 5
 
 # Written by the API server; never part of what a definition asks for.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
@@ -112,14 +109,22 @@ class ManifestError(ValidationError):
 # -- reading definitions ------------------------------------------------------------------------
 
 def load_documents(text, where="the definitions"):
-    """The objects of a YAML stream with one or more documents (empty documents are skipped)."""
-    if not HAS_YAML:
-        raise MissingLibraryError("PyYAML", "to read YAML definitions")
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise ManifestError("%s are not valid YAML: %s" % (where, exc))
+    """The objects of a YAML stream with one or more documents (empty documents are skipped).
+
+    Read with the safe reader: a stream over ``MANIFEST_MAX_BYTES``, nested too deep, or with
+    aliases that expand without bound is refused before any object is built.
+    """
+    documents = load_yaml(text, where, max_bytes=MANIFEST_MAX_BYTES, error=ManifestError, multi=True)
     return [doc for doc in documents if doc is not None]
+
+
+def read_source(path):
+    """The text of a manifests file given as ``src`` (at most ``MANIFEST_MAX_BYTES``)."""
+    data = read_file(path, "src %s" % path if isinstance(path, str) else "src", MANIFEST_MAX_BYTES, ManifestError)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError("src %s is not UTF-8 text (byte %d cannot be decoded)" % (path, exc.start))
 
 
 def collect_definitions(definitions=None, src_text=None, src=None):
@@ -134,18 +139,26 @@ def collect_definitions(definitions=None, src_text=None, src=None):
         objects.extend(load_documents(definitions))
     elif isinstance(definitions, dict):
         objects.append(definitions)
-    elif definitions:
+    elif isinstance(definitions, (list, tuple)):
         for item in definitions:
             if isinstance(item, str):
                 objects.extend(load_documents(item))
             elif item is not None:
                 objects.append(item)
+    elif definitions is not None:
+        raise ManifestError("definitions must be a list of Kubernetes objects, one object (a mapping) or YAML "
+                            "text, got %s" % type(definitions).__name__)
     flat = []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
             raise ManifestError("definition #%d must be a mapping (a Kubernetes object), got %s"
                                 % (index + 1, type(obj).__name__))
+        check_depth(obj, "definition #%d (%s)" % (index + 1, describe(obj)), error=ManifestError)
         if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
+            for position, item in enumerate(obj["items"]):
+                if not isinstance(item, dict):
+                    raise ManifestError("definition #%d (a List): items[%d] must be a mapping (a Kubernetes "
+                                        "object), got %s" % (index + 1, position, type(item).__name__))
             flat.extend(obj["items"])
         else:
             flat.append(obj)
@@ -406,7 +419,8 @@ class Applier:
         metadata = desired["metadata"]
         path = kind.path(metadata.get("namespace"), metadata["name"])
         entry = _identity(kind, desired)
-        for dummy in range(CONFLICT_RETRIES):
+
+        def attempt():
             live = self.client.get_or_none(path)
             if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
                 # Being deleted (a Namespace terminating after a previous absent run): wait it out,
@@ -418,12 +432,8 @@ class Applier:
                     live = None
             if live is None:
                 if not self.check_mode:
-                    try:
-                        self.client.create(kind.path(metadata.get("namespace")), desired)
-                    except ApiError as exc:
-                        if exc.status == 409 and exc.reason == "AlreadyExists":
-                            continue  # created meanwhile by someone else: compare with theirs
-                        raise
+                    # 409 AlreadyExists: created meanwhile by someone else; compare with theirs.
+                    self.client.create(kind.path(metadata.get("namespace")), desired)
                 entry["action"] = "created"
                 self.results.append(entry)
                 self.diffs.append({"before_header": _header(kind, desired), "after_header": _header(kind, desired),
@@ -440,21 +450,14 @@ class Applier:
             # The read resourceVersion makes the patch a compare-and-swap: 409 if changed meanwhile.
             body.setdefault("metadata", {})["resourceVersion"] = live["metadata"].get("resourceVersion")
             if not self.check_mode:
-                try:
-                    self.client.patch(path, body, patch_type="merge")
-                except ApiError as exc:
-                    if exc.status == 409:
-                        continue
-                    raise
+                self.client.patch(path, body, patch_type="merge")
             entry["action"] = "patched"
             entry["changes"] = [format_path(p) for p in found]
             self.results.append(entry)
             self.diffs.append({"before_header": _header(kind, desired), "after_header": _header(kind, desired),
                                "before": _shown(kind, before), "after": _shown(kind, patch)})
-            return
-        raise ApiError(409, reason="Conflict", message="%s kept changing while being applied; gave up after "
-                       "%d attempts" % (_header(kind, desired), CONFLICT_RETRIES), verb="patch",
-                       resource=kind.plural, name=metadata["name"], namespace=metadata.get("namespace"))
+
+        retry_on_conflict(attempt, _header(kind, desired), doing="applied")
 
     # -- absent ----------------------------------------------------------------------------------
 

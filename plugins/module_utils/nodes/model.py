@@ -15,6 +15,7 @@ import copy
 import re
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ValidationError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import is_dns1123_subdomain
 
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 LEGACY_ROLE_LABEL = "kubernetes.io/role"
@@ -26,8 +27,6 @@ SYSTEM_TAINT_PREFIXES = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.i
 
 # k8s.io/apimachinery/pkg/util/validation: IsQualifiedName and IsValidLabelValue.
 _NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def node_roles(labels):
@@ -103,7 +102,7 @@ def validate_qualified_name(key, what="label key"):
     if "/" in key and not prefix:
         raise ValidationError("%s '%s': the prefix before '/' must not be empty" % (what, key))
     if prefix:
-        if len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix):
+        if not is_dns1123_subdomain(prefix):
             raise ValidationError(
                 "%s '%s': prefix '%s' must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at "
                 "most 253 characters)" % (what, key, prefix))
@@ -330,6 +329,6 @@ def validate_node_definition(definition, name):
 
 
 def validate_node_name(name):
-    if not isinstance(name, str) or len(name) > 253 or not _DNS1123_SUBDOMAIN_RE.match(name):
+    if not is_dns1123_subdomain(name):
         raise ValidationError("node name %r is not valid: use a lowercase DNS subdomain (a-z, 0-9, '-', "
                               "'.'; at most 253 characters)" % (name,))

@@ -10,6 +10,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import node_path
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.conflicts import retry_on_conflict
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import (
     ApiError,
     ValidationError,
@@ -25,7 +26,6 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.model import (
     validate_node_name,
 )
 
-CONFLICT_RETRIES = 5
 
 
 def join_selectors(selectors, option):
@@ -78,7 +78,7 @@ def ensure_node(client, name, labels=None, labels_mode="merge", annotations=None
         raise ValidationError("taints with state: absent only make sense with taints_mode: merge; "
                               "in replace mode list just the taints to keep")
 
-    for _attempt in range(CONFLICT_RETRIES):
+    def attempt():
         node = client.get_or_none(node_path(name))
         created = False
         if node is None:
@@ -90,6 +90,7 @@ def ensure_node(client, name, labels=None, labels_mode="merge", annotations=None
             if check_mode:
                 node = body
             else:
+                # A 409 AlreadyExists (registered meanwhile) reads it again and plans on it.
                 node = client.create(node_path(), body)
             created = True
         patch, before, after = plan_node_update(
@@ -103,16 +104,12 @@ def ensure_node(client, name, labels=None, labels_mode="merge", annotations=None
                 summary = summarize_node(node)
             return {"changed": created or patch is not None, "created": created,
                     "diff": {"before": before, "after": after}, "node": summary}
-        try:
-            updated = client.patch(node_path(name), patch, patch_type="merge")
-        except ApiError as exc:
-            if exc.status == 409:
-                continue  # someone else changed the node: read it again and re-plan
-            raise
+        # The patch carries the resourceVersion read above: a 409 if the node changed meanwhile.
+        updated = client.patch(node_path(name), patch, patch_type="merge")
         return {"changed": True, "created": created, "diff": {"before": before, "after": after},
                 "node": summarize_node(updated)}
-    raise ApiError(409, reason="Conflict", message="node %s kept changing under us; gave up after %d "
-                   "attempts" % (name, CONFLICT_RETRIES), verb="patch", resource="nodes", name=name)
+
+    return retry_on_conflict(attempt, 'node "%s"' % name)
 
 
 def _preview(node, after):

@@ -35,6 +35,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import (
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError, ValidationError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.label_selectors import parse_label_selector
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import is_dns1123_label
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import parse_percent, parse_size
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     CHANGED,
@@ -200,7 +201,6 @@ def build_parser():
 
 # -- checks -----------------------------------------------------------------------------------
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -225,8 +225,8 @@ def _check(key, field, value):
     if kind in ("str", "dns"):
         if not isinstance(value, str):
             _fail(key, "must be a string, got %s" % _type_name(value))
-        if kind == "dns" and not _DNS1123_LABEL.match(value):
-            _fail(key, "must be a DNS-1123 label (lower-case letters, digits and '-'), got %r" % value)
+        if kind == "dns" and not is_dns1123_label(value):
+            _fail(key, "must be a DNS-1123 label (at most 63 lower-case letters, digits and '-'), got %r" % value)
         return value
     if kind == "bool":
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -281,7 +281,7 @@ def _check(key, field, value):
         return value
     if kind == "nsname":
         if not isinstance(value, str) or value.count("/") != 1 or not all(
-                _DNS1123_LABEL.match(p) for p in value.split("/")):
+                is_dns1123_label(p) for p in value.split("/")):
             _fail(key, "must be NAMESPACE/NAME (DNS-1123 labels), got %r" % (value,))
         return value
     if kind == "address":

@@ -25,14 +25,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import gzip
 import json
 import os
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps import (
+    ABSENT,
+    NotManagedError,
+    OwnedConfigMaps,
+    UndecodableError,
+    decode_text,
+    encode_text,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import utc_now_text
 
@@ -40,8 +45,6 @@ FORMAT = "nodewatch.k8s/watcher-state"
 VERSION = 1
 CONFIGMAP_KEY = "state.json.gz"
 CONFIGMAP_MAX_BYTES = 900000  # a ConfigMap holds at most 1 MiB, metadata included
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "nodewatch.k8s"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "nodewatch-watcher-state"
 
@@ -186,10 +189,12 @@ class FileStateStore:
 
 
 class ConfigMapStateStore:
-    """State in one ConfigMap (``binaryData``, gzip), written by compare-and-swap.
+    """State in one ConfigMap (gzip in ``binaryData``), written by compare-and-swap.
 
     Only the leader writes; a 409 means someone else wrote since we read (a leader that has not
-    noticed it was replaced), so the write is retried once on top of the current version.
+    noticed it was replaced), so the write is retried on top of the current version, with a
+    warning. Every API call goes through ``kube.configmaps.OwnedConfigMaps``: a ConfigMap this
+    collection did not create is neither read nor written.
     """
 
     def __init__(self, client, namespace, name, max_bytes=CONFIGMAP_MAX_BYTES, logger=None):
@@ -198,91 +203,63 @@ class ConfigMapStateStore:
         self.name = name
         self.max_bytes = max_bytes
         self.log = logger
-        self.description = "ConfigMap %s/%s" % (namespace, name)
-        self._resource_version = None
-        self._known = False
-
-    def _path(self, name=None):
-        return namespaced_path("configmaps", self.namespace, name)
+        self.configmaps = OwnedConfigMaps(client, namespace, labels={COMPONENT_LABEL: COMPONENT},
+                                          refuse_advice="choose another state ConfigMap name or delete it")
+        self.description = self.configmaps.describe(name)
+        # The ConfigMap as last read or written (ABSENT: read that there is none; None: unknown),
+        # so that a save needs no read of its own.
+        self._last = None
 
     def _get(self):
         try:
-            obj = self.client.get(self._path(self.name))
-        except ApiError as exc:
-            if exc.status == 404:
-                self._resource_version = None
-                self._known = True
-                return None
-            raise StateError("cannot read the state from %s: %s" % (self.description, exc))
+            obj = self.configmaps.get(self.name)
         except KubeError as exc:
-            raise StateError("cannot read the state from %s: %s" % (self.description, exc))
-        metadata = obj.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
-            raise StateError("%s exists but is not managed by nodewatch.k8s (label %s=%s is missing); "
-                             "refusing to use it: choose another state ConfigMap name or delete it"
-                             % (self.description, MANAGED_BY_LABEL, MANAGED_BY))
-        self._resource_version = metadata.get("resourceVersion")
-        self._known = True
+            raise StateError(str(exc) if isinstance(exc, NotManagedError)
+                             else "cannot read the state from %s: %s" % (self.description, exc))
+        self._last = ABSENT if obj is None else obj
         return obj
 
     def load(self):
         obj = self._get()
         if obj is None:
             return None
-        encoded = (obj.get("binaryData") or {}).get(CONFIGMAP_KEY)
-        if not encoded:
-            return None
         where = "the state in %s" % self.description
         try:
-            text = gzip.decompress(base64.b64decode(encoded)).decode("utf-8")
-        except (ValueError, OSError, EOFError) as exc:
-            raise StateError("%s is damaged (%s)" % (where, exc), damaged=True)
+            text = decode_text(obj, CONFIGMAP_KEY, where)
+        except UndecodableError as exc:
+            raise StateError(str(exc), damaged=True)
+        if not text:
+            return None
         return WatcherState.from_json(text, where)
 
     def _encode(self, state, writer):
-        payload = gzip.compress(state.to_json(writer).encode("utf-8"), 6)
-        encoded = base64.b64encode(payload).decode("ascii")
+        encoded = encode_text(state.to_json(writer), compress=True)[1]
         if len(encoded) > self.max_bytes:
             if self.log is not None:
                 self.log.warning("the state is %d bytes compressed, more than a ConfigMap holds; "
                                  "saving it without the top-image lists", len(encoded))
-            payload = gzip.compress(state.without_top_images().to_json(writer).encode("utf-8"), 9)
-            encoded = base64.b64encode(payload).decode("ascii")
+            encoded = encode_text(state.without_top_images().to_json(writer), compress=True, level=9)[1]
             if len(encoded) > self.max_bytes:
                 raise StateError("the state is %d bytes even without top images, more than %s can "
                                  "hold; use a state file instead" % (len(encoded), self.description))
         return encoded
 
-    def _body(self, encoded, resource_version):
-        metadata = {"name": self.name, "namespace": self.namespace,
-                    "labels": {MANAGED_BY_LABEL: MANAGED_BY, COMPONENT_LABEL: COMPONENT}}
-        if resource_version:
-            metadata["resourceVersion"] = resource_version
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-                "binaryData": {CONFIGMAP_KEY: encoded}}
-
     def save(self, state, writer=None):
         encoded = self._encode(state, writer)
-        for attempt in range(2):
-            if not self._known:
-                self._get()
-            try:
-                if self._resource_version is None:
-                    result = self.client.create(self._path(), self._body(encoded, None))
-                else:
-                    result = self.client.replace(self._path(self.name),
-                                                 self._body(encoded, self._resource_version))
-                self._resource_version = (result.get("metadata") or {}).get("resourceVersion")
-                return len(encoded)
-            except ApiError as exc:
-                if exc.status in (404, 409) and attempt == 0:
-                    if exc.status == 409 and self.log is not None:
-                        self.log.warning("%s was changed by someone else since it was read; "
-                                         "writing over the current version", self.description)
-                    self._known = False
-                    continue
-                raise StateError("cannot write the state to %s: %s" % (self.description, exc))
-            except KubeError as exc:
-                raise StateError("cannot write the state to %s: %s" % (self.description, exc))
-        raise StateError("cannot write the state to %s: it kept changing" % self.description)
+        last = self._last if isinstance(self._last, dict) else {}
+        last_version = (last.get("metadata") or {}).get("resourceVersion")
+
+        def compute(current):
+            version = ((current or {}).get("metadata") or {}).get("resourceVersion")
+            if current is not None and last_version and version != last_version and self.log is not None:
+                self.log.warning("%s was changed by someone else since it was read; writing over the "
+                                 "current version", self.description)
+            return {"binaryData": {CONFIGMAP_KEY: encoded}}, None
+
+        try:
+            dummy, self._last = self.configmaps.update(self.name, compute, known=self._last)
+        except KubeError as exc:
+            self._last = None
+            raise StateError(str(exc) if isinstance(exc, NotManagedError)
+                             else "cannot write the state to %s: %s" % (self.description, exc))
+        return len(encoded)

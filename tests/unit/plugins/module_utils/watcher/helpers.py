@@ -154,6 +154,16 @@ class MemoryApi:
                 raise ApiError(409, reason="Conflict", message="the object has been modified")
             return self._store(path, body)
 
+    def request(self, method, path, query=None, body=None, content_type=None):
+        """The raw verb form OwnedConfigMaps uses, mapped onto the methods above."""
+        if method == "GET":
+            return self.get(path, query)
+        if method == "POST":
+            return self.create(path, body)
+        if method == "PUT":
+            return self.replace(path, body)
+        raise AssertionError("MemoryApi does not serve %s" % method)
+
     def _store(self, path, body):
         self.rv += 1
         obj = json.loads(json.dumps(body))
