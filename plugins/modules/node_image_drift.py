@@ -22,150 +22,6 @@ description:
   - Reads nodes page by page and keeps only what the check needs, so it runs on clusters of
     thousands of nodes.
 options:
-  max_total_bytes:
-    description:
-      - Most bytes of images a node may hold (the sum of the C(sizeBytes) its kubelet reports).
-      - A number of bytes or a size with a unit - V(5368709120), V(5Gi), V(5GiB), V(500MB).
-      - Not checked when unset, null or empty. Every limit of this module is an inclusive maximum - a
-        value equal to the limit passes.
-    type: raw
-  max_percent:
-    description:
-      - Most percent (0 to 100, V(80) or V(80%)) of a node's storage its images may fill - of the image
-        filesystem when O(imagefs=true) and the kubelet answers, else of the node's
-        C(ephemeral-storage) capacity.
-      - The kubelet starts garbage-collecting images at 85 % of the image filesystem
-        (C(imageGCHighThresholdPercent)); a limit of V(80) warns before that.
-    type: raw
-  max_image_count:
-    description:
-      - Most images a node may hold, a whole number such as V(300).
-    type: raw
-  max_growth_bytes:
-    description:
-      - Most bytes a node's images may have grown since the baseline (a size like O(max_total_bytes)).
-      - Needs a baseline (O(baseline_source)); nodes added since the baseline are not checked.
-    type: raw
-  max_growth_percent:
-    description:
-      - Most percent (0 or more; V(150) allows growth to 2.5 times) a node's image bytes may have grown since the baseline.
-    type: raw
-  deny:
-    description:
-      - Glob patterns of images that must not be on any node, matched against each image's tags, digest
-        name and repository (V(*) also matches V(/)), for example V(docker.io/library/*:latest).
-    type: list
-    elements: str
-    default: []
-  allow_new:
-    description:
-      - Glob patterns of images that may appear since the baseline without a breach when
-        O(fail_on_new_images=true).
-    type: list
-    elements: str
-    default: []
-  fail_on_new_images:
-    description:
-      - Treat every image that is not in a node's baseline entry (and matches no O(allow_new) pattern)
-        as a breach.
-    type: bool
-    default: false
-  rule_sets:
-    description:
-      - Limits for groups of nodes. A node gets the limits of the first rule set whose O(rule_sets[].selector)
-        matches its labels, and the limits given at the top level otherwise.
-      - A rule set's limits replace the top-level ones (they are not merged); a limit it leaves out is
-        not checked for its nodes.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description:
-          - Name of the rule set, shown in breaches. V(default) is reserved for the top-level limits.
-        type: str
-        required: true
-      selector:
-        description:
-          - A Kubernetes label selector, for example V(node-role.kubernetes.io/gpu) or
-            V(pool in (batch,ml\),!spot).
-        type: str
-        required: true
-      thresholds:
-        description:
-          - The limits of these nodes; same meaning as the top-level options of the same names.
-        type: dict
-        suboptions:
-          max_total_bytes:
-            description: See O(max_total_bytes).
-            type: raw
-          max_percent:
-            description: See O(max_percent).
-            type: raw
-          max_image_count:
-            description: See O(max_image_count).
-            type: raw
-          max_growth_bytes:
-            description: See O(max_growth_bytes).
-            type: raw
-          max_growth_percent:
-            description: See O(max_growth_percent).
-            type: raw
-          deny:
-            description: See O(deny).
-            type: list
-            elements: str
-          allow_new:
-            description: See O(allow_new).
-            type: list
-            elements: str
-          fail_on_new_images:
-            description: See O(fail_on_new_images).
-            type: bool
-  label_selectors:
-    description:
-      - Check only the nodes matching all these label selectors (Kubernetes syntax).
-      - A baseline holds the nodes selected when it was captured; check it with the same selectors.
-    type: list
-    elements: str
-    default: []
-  field_selectors:
-    description:
-      - Check only the nodes matching all these field selectors, such as V(spec.unschedulable=false).
-    type: list
-    elements: str
-    default: []
-  baseline_source:
-    description:
-      - Where the baseline is kept. V(none) checks the limits only; growth and new-image rules are then
-        skipped with a note.
-    type: str
-    choices: [none, configmap, file]
-    default: none
-  baseline_configmap:
-    description:
-      - The ConfigMap that holds the baseline with O(baseline_source=configmap). It is created when
-        missing (the namespace must exist); a baseline too big for one ConfigMap is split over several
-        named after it.
-      - Reading needs C(get) on ConfigMaps; writing also C(create), C(update) and C(delete) (and C(list)
-        to sweep parts left by interrupted writes).
-      - An existing ConfigMap without the label C(app.kubernetes.io/managed-by=nodewatch.k8s) is read but
-        never written.
-    type: dict
-    suboptions:
-      namespace:
-        description: Namespace of the ConfigMap.
-        type: str
-        default: nodewatch-system
-      name:
-        description: Name of the ConfigMap.
-        type: str
-        default: nodewatch-baseline
-  baseline_path:
-    description:
-      - The JSON file that holds the baseline with O(baseline_source=file), on the host that runs the
-        module. It is replaced atomically and created with mode C(0600).
-    type: path
   update_baseline:
     description:
       - Replace the stored baseline with what this check saw. V(false) never writes, V(true) always
@@ -184,32 +40,12 @@ options:
       - With V(false) the task succeeds and the caller decides from RV(ok) and RV(breaches).
     type: bool
     default: true
-  max_images:
-    description:
-      - The kubelet's C(nodeStatusMaxImages) setting in this cluster (50 by default). A node reporting at
-        least this many images probably has more - its totals are lower bounds and the breaches and notes
-        say so. Use V(-1) when the kubelets report every image.
-    type: int
-    default: 50
-  imagefs:
-    description:
-      - Read each node's image filesystem from the kubelet Summary API so that O(max_percent) uses the
-        exact disk usage. Needs C(get) on C(nodes/proxy); a node whose kubelet does not answer falls back
-        to its C(ephemeral-storage) percentage, with a note.
-    type: bool
-    default: false
-  imagefs_concurrency:
-    description:
-      - How many kubelet Summaries to read at the same time with O(imagefs=true) (1 to 64).
-    type: int
-    default: 10
-  imagefs_timeout:
-    description:
-      - Seconds to wait for one node's kubelet Summary.
-    type: float
-    default: 10
 extends_documentation_fragment:
   - nodewatch.k8s.auth
+  - nodewatch.k8s.thresholds
+  - nodewatch.k8s.node_selection
+  - nodewatch.k8s.image_reading
+  - nodewatch.k8s.baseline
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the baseline.
@@ -422,57 +258,30 @@ policy:
 """
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
+from ansible_collections.nodewatch.k8s.plugins.module_utils.argspecs import (
+    BASELINE,
+    IMAGE_READING,
+    NODE_SELECTION,
+    merged,
+    threshold_spec,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import (
-    THRESHOLD_OPTIONS,
+    UPDATE_CHOICES,
     build_policy,
     check_drift,
 )
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLD_KEYS
 
-THRESHOLD_SPEC = dict(
-    max_total_bytes=dict(type="raw"),
-    max_percent=dict(type="raw"),
-    max_image_count=dict(type="raw"),
-    max_growth_bytes=dict(type="raw"),
-    max_growth_percent=dict(type="raw"),
-    deny=dict(type="list", elements="str"),
-    allow_new=dict(type="list", elements="str"),
-    fail_on_new_images=dict(type="bool"),
-)
-
-ARGUMENT_SPEC = dict(
-    max_total_bytes=dict(type="raw"),
-    max_percent=dict(type="raw"),
-    max_image_count=dict(type="raw"),
-    max_growth_bytes=dict(type="raw"),
-    max_growth_percent=dict(type="raw"),
-    deny=dict(type="list", elements="str", default=[]),
-    allow_new=dict(type="list", elements="str", default=[]),
-    fail_on_new_images=dict(type="bool", default=False),
-    rule_sets=dict(type="list", elements="dict", default=[], options=dict(
-        name=dict(type="str", required=True),
-        selector=dict(type="str", required=True),
-        thresholds=dict(type="dict", options=THRESHOLD_SPEC),
-    )),
-    label_selectors=dict(type="list", elements="str", default=[]),
-    field_selectors=dict(type="list", elements="str", default=[]),
-    baseline_source=dict(type="str", choices=["none", "configmap", "file"], default="none"),
-    baseline_configmap=dict(type="dict", apply_defaults=True, options=dict(
-        namespace=dict(type="str", default="nodewatch-system"),
-        name=dict(type="str", default="nodewatch-baseline"),
-    )),
-    baseline_path=dict(type="path"),
-    update_baseline=dict(type="str", choices=["false", "true", "on_success"], default="false"),
+ARGUMENT_SPEC = merged(
+    threshold_spec(), NODE_SELECTION, IMAGE_READING, BASELINE,
+    update_baseline=dict(type="str", choices=list(UPDATE_CHOICES), default="false"),
     fail_on_breach=dict(type="bool", default=True),
-    max_images=dict(type="int", default=50),
-    imagefs=dict(type="bool", default=False),
-    imagefs_concurrency=dict(type="int", default=10),
-    imagefs_timeout=dict(type="float", default=10.0),
 )
 
 
 def handle(module):
     params = module.params
-    policy = build_policy(dict((k, params[k]) for k in THRESHOLD_OPTIONS), params["rule_sets"])
+    policy = build_policy(dict((k, params[k]) for k in THRESHOLD_KEYS), params["rule_sets"])
     client = module.get_client(pool_maxsize=max(10, params["imagefs_concurrency"] or 0))
     result = check_drift(
         client, policy, label_selectors=params["label_selectors"],

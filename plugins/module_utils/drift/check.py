@@ -49,12 +49,10 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting im
 from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import select_nodes
 
 __all__ = ["check_drift", "build_policy", "open_baseline", "BaselineLocation", "BaselineAccessError",
-           "SOURCES", "UPDATE_CHOICES", "THRESHOLD_OPTIONS"]
+           "SOURCES", "UPDATE_CHOICES"]
 
 SOURCES = ("none", "configmap", "file")
 UPDATE_CHOICES = ("false", "true", "on_success")
-THRESHOLD_OPTIONS = ("max_total_bytes", "max_percent", "max_image_count", "max_growth_bytes",
-                     "max_growth_percent", "deny", "allow_new", "fail_on_new_images")
 IMAGEFS_BATCH = 200
 IMAGEFS_ERRORS_LISTED = 3
 _NO_BASELINE_NOTE = "no baseline was given"
@@ -81,7 +79,7 @@ def _unset(value):
 def build_policy(thresholds=None, rule_sets=None):
     """A ``drift.Policy`` from flat threshold options and rule sets.
 
-    ``thresholds``: a dict of ``THRESHOLD_OPTIONS`` (None values = not checked). Raises
+    ``thresholds``: a dict of ``drift.rules.THRESHOLD_KEYS`` (None values = not checked). Raises
     ``DriftConfigError`` whose message names the option, e.g. ``max_percent must be a percentage
     between 0 and 100 ..., got 120`` or ``rule_sets[1] (gpu).thresholds.max_total_bytes: ...``.
     """

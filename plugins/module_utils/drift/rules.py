@@ -68,15 +68,6 @@ def _type_name(value):
     return "null" if value is None else type(value).__name__
 
 
-_SIZE_KEYS = ("max_total_bytes", "max_growth_bytes")
-_PERCENT_KEYS = ("max_percent", "max_growth_percent")
-_COUNT_KEYS = ("max_image_count",)
-_PATTERN_KEYS = ("deny", "allow_new")
-_BOOL_KEYS = ("fail_on_new_images",)
-THRESHOLD_KEYS = ("max_total_bytes", "max_percent", "max_image_count", "max_growth_bytes",
-                  "max_growth_percent", "deny", "allow_new", "fail_on_new_images")
-
-
 def _coerce_size(key, value, where):
     if value is None:
         return None
@@ -92,9 +83,7 @@ def _coerce_size(key, value, where):
     return int(size)
 
 
-def _coerce_percent(key, value, where):
-    # A share of capacity cannot exceed 100 %; growth since the baseline can (a node may double).
-    maximum = None if key == "max_growth_percent" else 100
+def _coerce_percent(key, value, where, maximum=100):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -144,27 +133,56 @@ def _coerce_bool(key, value, where):
     return value
 
 
+class Threshold(namedtuple("Threshold", "name kind needs_baseline")):
+    """One limit a node is checked against: its option name, how its value is read (``kind``:
+    size, percent, growth_percent, count, patterns, bool) and whether it compares with a baseline."""
+
+
+# Every threshold, once. Modules' argument specs (``argspecs.threshold_options``), the
+# playbooks' and the watcher's settings, policies and reports all derive from this list: a new
+# threshold is a line here, its rule in ``evaluate``, its docs in doc_fragments/thresholds.py and
+# its tests.
+THRESHOLDS = (
+    Threshold("max_total_bytes", "size", False),
+    Threshold("max_percent", "percent", False),
+    Threshold("max_image_count", "count", False),
+    Threshold("max_growth_bytes", "size", True),
+    Threshold("max_growth_percent", "growth_percent", True),
+    Threshold("deny", "patterns", False),
+    Threshold("allow_new", "patterns", False),  # refines fail_on_new_images
+    Threshold("fail_on_new_images", "bool", True),
+)
+THRESHOLD_KEYS = tuple(t.name for t in THRESHOLDS)
+_READERS = {
+    "size": lambda key, value, where: _coerce_size(key, value, where),
+    "percent": lambda key, value, where: _coerce_percent(key, value, where, maximum=100),
+    # A share of capacity cannot exceed 100 %; growth since the baseline can (a node may double).
+    "growth_percent": lambda key, value, where: _coerce_percent(key, value, where, maximum=None),
+    "count": lambda key, value, where: _coerce_count(key, value, where),
+    "patterns": lambda key, value, where: _coerce_patterns(key, value, where),
+    "bool": lambda key, value, where: _coerce_bool(key, value, where),
+}
+_UNSET = {"patterns": (), "bool": False}
+
+
 class Thresholds:
     """Validated limits; every limit is optional (None or empty = not checked).
 
-    Sizes are bytes (int), percentages floats 0..100. ``deny`` and ``allow_new`` are tuples of
+    Sizes are bytes (int), percentages floats. ``deny`` and ``allow_new`` are tuples of
     ``fnmatch`` glob patterns matched case-sensitively against an image's key and names
-    (``*`` also matches '/').
+    (``*`` also matches '/'). Attributes are the names in ``THRESHOLDS``.
     """
 
     __slots__ = THRESHOLD_KEYS
 
-    def __init__(self, max_total_bytes=None, max_percent=None, max_image_count=None,
-                 max_growth_bytes=None, max_growth_percent=None, deny=None, allow_new=None,
-                 fail_on_new_images=False, _where="thresholds"):
-        self.max_total_bytes = _coerce_size("max_total_bytes", max_total_bytes, _where)
-        self.max_percent = _coerce_percent("max_percent", max_percent, _where)
-        self.max_image_count = _coerce_count("max_image_count", max_image_count, _where)
-        self.max_growth_bytes = _coerce_size("max_growth_bytes", max_growth_bytes, _where)
-        self.max_growth_percent = _coerce_percent("max_growth_percent", max_growth_percent, _where)
-        self.deny = _coerce_patterns("deny", deny, _where)
-        self.allow_new = _coerce_patterns("allow_new", allow_new, _where)
-        self.fail_on_new_images = _coerce_bool("fail_on_new_images", fail_on_new_images, _where)
+    def __init__(self, _where="thresholds", **limits):
+        unknown = sorted(str(k) for k in limits if k not in THRESHOLD_KEYS)
+        if unknown:
+            raise DriftConfigError("%s: unknown key%s %s; accepted keys are %s"
+                                   % (_where, "s" if len(unknown) > 1 else "", ", ".join(repr(k) for k in unknown),
+                                      ", ".join(THRESHOLD_KEYS)))
+        for threshold in THRESHOLDS:
+            setattr(self, threshold.name, _READERS[threshold.kind](threshold.name, limits.get(threshold.name), _where))
 
     @classmethod
     def from_dict(cls, data, where="thresholds"):
@@ -176,29 +194,19 @@ class Thresholds:
         if not isinstance(data, dict):
             raise DriftConfigError("%s must be a mapping of limits (%s), got %s"
                                    % (where, ", ".join(THRESHOLD_KEYS), _type_name(data)))
-        unknown = sorted(str(k) for k in data if k not in THRESHOLD_KEYS)
-        if unknown:
-            raise DriftConfigError("%s: unknown key%s %s; accepted keys are %s"
-                                   % (where, "s" if len(unknown) > 1 else "", ", ".join(repr(k) for k in unknown),
-                                      ", ".join(THRESHOLD_KEYS)))
-        return cls(_where=where, **data)
+        return cls(_where=where, **dict((str(k), v) for k, v in data.items()))
 
     def as_dict(self):
-        return {
-            "max_total_bytes": self.max_total_bytes,
-            "max_percent": self.max_percent,
-            "max_image_count": self.max_image_count,
-            "max_growth_bytes": self.max_growth_bytes,
-            "max_growth_percent": self.max_growth_percent,
-            "deny": list(self.deny),
-            "allow_new": list(self.allow_new),
-            "fail_on_new_images": self.fail_on_new_images,
-        }
+        return dict((t.name, list(getattr(self, t.name)) if t.kind == "patterns" else getattr(self, t.name))
+                    for t in THRESHOLDS)
+
+    def active(self):
+        """The names of the limits that are checked (set, non-empty, true)."""
+        return [t.name for t in THRESHOLDS if getattr(self, t.name) not in (None, (), False)]
 
     @property
     def uses_baseline(self):
-        return (self.max_growth_bytes is not None or self.max_growth_percent is not None
-                or self.fail_on_new_images)
+        return any(getattr(self, t.name) not in (None, (), False) for t in THRESHOLDS if t.needs_baseline)
 
     def __eq__(self, other):
         return isinstance(other, Thresholds) and self.as_dict() == other.as_dict()
@@ -210,8 +218,7 @@ class Thresholds:
         return hash(tuple(getattr(self, k) for k in THRESHOLD_KEYS))
 
     def __repr__(self):
-        return "Thresholds(%s)" % ", ".join(
-            "%s=%r" % (k, getattr(self, k)) for k in THRESHOLD_KEYS if getattr(self, k) not in (None, (), False))
+        return "Thresholds(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.active())
 
 
 class RuleSet:
