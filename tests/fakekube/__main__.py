@@ -3,7 +3,8 @@
 Starts the fake apiserver on 127.0.0.1 seeded with a realistic cluster, writes a kubeconfig
 (cluster, token user, context, current-context), prints one JSON line
 ``{"url": ..., "kubeconfig": ..., "token": ..., "ca_file": ..., "pid": ...}`` on stdout and
-serves until SIGTERM/SIGINT.
+serves until SIGTERM/SIGINT. ``--fault-plan JSON`` injects random faults (``fakekube.faults.FaultPlan``);
+``--fault-report PATH`` writes what was injected when it stops.
 """
 import argparse
 import json
@@ -17,6 +18,7 @@ if __package__ in (None, ""):
     __package__ = "fakekube"  # noqa: A001
 
 from fakekube import FakeKube, Rule, make_cluster  # noqa: E402
+from fakekube.faults import FaultPlan  # noqa: E402
 
 
 def main(argv=None):
@@ -32,7 +34,19 @@ def main(argv=None):
     p.add_argument("--images-min", type=int, default=0)
     p.add_argument("--images-max", type=int, default=50)
     p.add_argument("--bookmark-interval", type=float, default=60.0)
+    p.add_argument("--fault-plan", default=None, metavar="JSON",
+                   help='random faults: {"seed": 1, "rates": {"reset": 0.01, ...}, "slow_seconds": 2, ...} '
+                        "(the arguments of fakekube.faults.FaultPlan)")
+    p.add_argument("--fault-report", default=None, metavar="PATH",
+                   help="at exit, write the faults injected (counts and each one) to PATH as JSON")
     args = p.parse_args(argv)
+    plan = None
+    if args.fault_plan:
+        try:
+            spec = json.loads(args.fault_plan)
+            plan = FaultPlan(**spec)
+        except (ValueError, TypeError) as exc:
+            p.error("--fault-plan: %s" % exc)
 
     tokens = {}
     if args.reader_token:
@@ -44,6 +58,8 @@ def main(argv=None):
                                  images_per_node=(args.images_min, args.images_max)))
     kube.start()
     kube.write_kubeconfig(args.kubeconfig)
+    if plan is not None:
+        kube.set_fault_plan(plan)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -59,6 +75,10 @@ def main(argv=None):
             pass
     finally:
         kube.stop()
+        if plan is not None and args.fault_report:
+            with open(args.fault_report, "w") as handle:
+                json.dump({"seed": plan.seed, "rates": plan.rates, "counts": plan.counts(),
+                           "injected": plan.injected}, handle)
     return 0
 
 

@@ -1,6 +1,8 @@
 """FakeKube: the object tests use - server lifecycle, direct state access, fault injection
 and request inspection."""
+import collections
 import copy
+import datetime
 import json
 import os
 import shutil
@@ -8,6 +10,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 
 import yaml
@@ -16,6 +19,7 @@ from . import errors as E
 from . import resources as R
 from .auth import Auth
 from .certs import CertBundle
+from .faults import AfterAnswer, FaultRegistry, ResetFault, SlowFault, StatusFault
 from .registry import Registry, _order_meta, external, now_rfc3339
 from .schema import DecodeError, decode as schema_decode
 from .server import Api, Handler, _Server
@@ -25,19 +29,12 @@ from .validation import validate_object_meta
 GIT_VERSION = "v1.31.0"
 
 
-class _Fault:
-    def __init__(self, count, status, retry_after, path_contains, reason, message, method):
-        self.count, self.status, self.retry_after = count, status, retry_after
-        self.path_contains, self.reason, self.message = path_contains, reason, message
-        self.method = method
-
-
 class FakeKube:
     """A fake kube-apiserver on 127.0.0.1 (see the package docstring for the API)."""
 
     def __init__(self, tls=False, tokens=None, watch_window=1000, bookmark_interval=60.0, *,
                  admin_token=None, anonymous=False, continue_ttl=300.0, watch_timeout=1800.0,
-                 git_version=GIT_VERSION, port=0, watch_list=False):
+                 git_version=GIT_VERSION, port=0, watch_list=False, request_log_limit=None):
         self.tls = bool(tls)
         self.admin_token = admin_token or "fakekube-admin-" + uuid.uuid4().hex
         self.auth = Auth(tokens, self.admin_token, anonymous=anonymous)
@@ -56,10 +53,17 @@ class FakeKube:
         self._tmpdir = None
         self._server = None
         self._thread = None
-        self._faults = []
-        self._faults_lock = threading.Lock()
-        self._requests = []
-        self._request_log = []
+        self._faults = FaultRegistry()
+        self._fault_plan = None
+        self._stopping = threading.Event()     # ends injected stalls when the server goes away
+        self._starting_until = 0.0             # monotonic deadline of a restart's starting phase
+        self._lifecycle = threading.RLock()
+        self._stopped = False
+        # Every request is kept (headers and body) for tests to inspect; a long soak would hold
+        # gigabytes, so ``request_log_limit`` keeps only the latest N (0: none).
+        self._request_log_limit = None if request_log_limit is None else int(request_log_limit)
+        self._requests = collections.deque(maxlen=self._request_log_limit)
+        self._request_log = collections.deque(maxlen=self._request_log_limit)
         self._requests_lock = threading.Lock()
         self._kubelet = {}
         self._pf_flowschema = str(uuid.uuid4())
@@ -68,41 +72,97 @@ class FakeKube:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self):
-        if self._server is not None:
+        with self._lifecycle:
+            self._stopped = False
+            if self._server is not None:
+                return self
+            if self._tmpdir is None:
+                self._tmpdir = tempfile.mkdtemp(prefix="fakekube-")
+                if self.tls:
+                    self._certs = CertBundle(os.path.join(self._tmpdir, "pki"))
+                    self.ca_file = self._certs.ca_file
+            self._listen()
             return self
-        self._tmpdir = tempfile.mkdtemp(prefix="fakekube-")
+
+    def _listen(self):
         ctx = None
         if self.tls:
-            self._certs = CertBundle(os.path.join(self._tmpdir, "pki"))
-            self.ca_file = self._certs.ca_file
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_cert_chain(self._certs.server_cert_file, self._certs.server_key_file)
             ctx.load_verify_locations(self._certs.ca_file)
             ctx.verify_mode = ssl.CERT_OPTIONAL
+        self._stopping.clear()
         self._api = Api(self)
         self._server = _Server(("127.0.0.1", self.port), Handler, self._api, ctx)
         port = self._server.server_address[1]
+        self.port = port            # a restart listens on the same port
         self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", port)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02},
                                         name="fakekube-%d" % port, daemon=True)
         self._thread.start()
-        return self
 
-    def stop(self):
-        if self._server is None:
-            return
+    def _close(self, watch_end):
+        self._stopping.set()
         for w in self.store.all_watchers():
-            w.push(CLOSED)
+            w.push(watch_end)
         self._server.shutdown()
         self._server.close_all_connections()
         self._server.server_close()
         self._thread.join(5)
         self._server = None
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+
+    def stop(self):
+        with self._lifecycle:
+            self._stopped = True
+            if self._server is not None:
+                self._close(CLOSED)
+            if self._tmpdir:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+
+    @property
+    def running(self):
+        return self._server is not None
+
+    def crash(self):
+        """The apiserver process dies: the port is closed (connection refused), every open
+        connection is cut (watches without their final chunk). The data stays, as in etcd."""
+        with self._lifecycle:
+            if self._server is not None:
+                self._close(DROPPED)
+
+    def recover(self, starting_seconds=0.0):
+        """A new apiserver process on the same port after ``crash()``. Its watch cache starts
+        at the current resourceVersion (a watch from an older one answers 410 "too old resource
+        version"), and the continue tokens issued before answer 410. For ``starting_seconds``
+        it is still starting: /readyz and /healthz fail, and lists and watches its watch cache
+        would serve answer 429 "storage is (re)initializing" (Retry-After: 1)."""
+        with self._lifecycle:
+            if self._stopped:
+                return self   # stop() came while it was down (a plan's restart at teardown)
+            if self._server is not None:
+                raise RuntimeError("recover() follows crash(); the server is running")
+            # A starting apiserver writes (its identity Lease, the kubernetes Endpoints), so
+            # etcd's revision moves on; its new watch cache starts after that.
+            self.store.expire_continue_tokens()
+            self.store.reset_watch_cache()
+            self._starting_until = time.monotonic() + float(starting_seconds)
+            self._listen()
+        return self
+
+    def restart(self, down_seconds=0.0, starting_seconds=0.0):
+        """``crash()``, ``down_seconds`` of connection refused, then ``recover(starting_seconds)``.
+        Blocks for ``down_seconds``; the starting phase runs on while requests are served."""
+        self.crash()
+        if down_seconds:
+            time.sleep(float(down_seconds))
+        return self.recover(starting_seconds)
+
+    def starting(self):
+        """True during the starting phase of a restarted server."""
+        return time.monotonic() < self._starting_until
 
     def __enter__(self):
         return self.start()
@@ -281,28 +341,54 @@ class FakeKube:
         self.store.compact()
 
     def fail_next(self, count, status=500, retry_after=None, path_contains=None, reason=None,
-                  message=None, method=None):
-        with self._faults_lock:
-            self._faults.append(_Fault(int(count), int(status), retry_after, path_contains,
-                                       reason, message, method))
+                  message=None, method=None, query=None, watch=None):
+        """The next ``count`` matching requests answer ``status`` (a Status body; 429 and 503
+        with ``retry_after`` also carry Retry-After). Requests match on ``path_contains``,
+        ``method``, ``query`` (these query parameters with these values) and ``watch``
+        (True: watches only, False: everything but watches)."""
+        self._faults.add_status(StatusFault(count, status, retry_after, reason, message,
+                                            path_contains=path_contains, method=method,
+                                            query=query, watch=watch))
+
+    def reset_next(self, count=1, path_contains=None, method=None, query=None, watch=None,
+                   after_bytes=None, after_events=1, how="rst"):
+        """The answers to the next ``count`` matching requests break off: the request is
+        processed, the status line, headers and part of the body are sent (``after_bytes``,
+        default half; a watch sends ``after_events`` events and half of the next chunk), then
+        the connection is reset (``how="rst"``) or closed (``"fin"``)."""
+        self._faults.add_delivery(ResetFault(count, after_bytes, after_events, how,
+                                             path_contains=path_contains, method=method,
+                                             query=query, watch=watch))
+
+    def slow_next(self, count=1, seconds=5.0, path_contains=None, method=None, query=None,
+                  watch=None, stage="body", after_bytes=None):
+        """The answers to the next ``count`` matching requests stall for ``seconds``: before
+        anything is sent (``stage="headers"``) or after the headers and part of the body
+        (``"body"``; a watch: before its first event)."""
+        self._faults.add_delivery(SlowFault(count, seconds, stage, after_bytes,
+                                            path_contains=path_contains, method=method,
+                                            query=query, watch=watch))
+
+    def after_next(self, action, count=1, path_contains=None, method=None, query=None, watch=None):
+        """Call ``action()`` right after the answer to each of the next ``count`` matching
+        requests is sent (before the connection can carry another request): a compaction
+        between two pages of a list is ``after_next(kube.expire_continue_tokens, query=...)``."""
+        self._faults.add_delivery(AfterAnswer(action, count, path_contains=path_contains, method=method,
+                                              query=query, watch=watch))
+
+    def set_fault_plan(self, plan):
+        """Inject faults at random from now on (a ``faults.FaultPlan``; None ends it)."""
+        self._fault_plan = plan
 
     def clear_faults(self):
-        with self._faults_lock:
-            self._faults = []
+        self._faults.clear()
 
-    def _take_fault(self, method, path):
-        with self._faults_lock:
-            for f in self._faults:
-                if f.count <= 0:
-                    continue
-                if f.path_contains and f.path_contains not in path:
-                    continue
-                if f.method and f.method.upper() != method:
-                    continue
-                f.count -= 1
-                self._faults = [x for x in self._faults if x.count > 0]
-                return E.generic(f.status, f.reason, f.message, f.retry_after)
-        return None
+    def _take_faults(self, method, path, query, watch):
+        error, delivery = self._faults.take(method, path, query, watch)
+        plan = self._fault_plan
+        if plan is not None and error is None and delivery is None:
+            error, delivery = plan.draw(self, method, path, query, watch)
+        return error, delivery
 
     def drop_watches(self):
         """Abruptly close every open watch connection (no final chunk)."""
@@ -318,6 +404,80 @@ class FakeKube:
     def open_watches(self):
         return len(self.store.all_watchers())
 
+    # ------------------------------------------------------------------ node and lease scenarios
+    def recreate_node(self, name, node=None):
+        """Delete node ``name`` and create it again under the same name, as when a machine is
+        replaced and its kubelet registers anew: watchers see DELETED then ADDED, and the new
+        object has a new uid and creationTimestamp. ``node`` is the new object (its name must
+        be ``name``); by default the old one's labels, annotations, spec and status are kept.
+        Returns the new node."""
+        rt = R.NODES
+        with self.store.lock:
+            old = self.store.get(rt.storage, name)
+            if old is None:
+                raise E.not_found("", "nodes", name)
+            if node is None:
+                node = copy.deepcopy(external(rt, old))
+                md = node["metadata"]
+                for key in ("uid", "creationTimestamp", "resourceVersion", "managedFields"):
+                    md.pop(key, None)
+            else:
+                node = copy.deepcopy(node)
+                md = node.setdefault("metadata", {})
+                if md.get("name", name) != name:
+                    raise ValueError("recreate_node(%r): the new node is named %r" % (name, md["name"]))
+                md["name"] = name
+                md.pop("uid", None)
+                md.pop("creationTimestamp", None)
+            self.store.remove(rt.storage, name)
+            self._load_nodes([node], replace=False)
+        return self.get("v1", "Node", name)
+
+    def write_lease(self, name, namespace="default", holder=None, renew_time=None,
+                    skew_seconds=0.0, lease_duration_seconds=15, acquire_time=None,
+                    lease_transitions=None):
+        """Create or update a coordination.k8s.io/v1 Lease as another candidate would, with its
+        own clock: ``renewTime`` is ``renew_time`` (a datetime, an epoch number or MicroTime
+        text; default now) shifted by ``skew_seconds`` (positive: a clock running ahead).
+        ``acquire_time`` defaults to the renew time when the holder changes. The write goes
+        through the same validation and compare-free update as a PUT without resourceVersion.
+        Returns the stored Lease."""
+        def micro(value):
+            if value is None:
+                value = time.time()
+            if isinstance(value, (int, float)):
+                value = datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc)
+            if isinstance(value, datetime.datetime):
+                if value.tzinfo is None:
+                    value = value.replace(tzinfo=datetime.timezone.utc)
+                value = value + datetime.timedelta(seconds=float(skew_seconds))
+                return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return value
+        with self.store.lock:
+            current = self.get("coordination.k8s.io/v1", "Lease", name, namespace)
+            old_spec = (current or {}).get("spec") or {}
+            renew = micro(renew_time)
+            spec = dict(old_spec)
+            spec["holderIdentity"] = holder
+            spec["leaseDurationSeconds"] = lease_duration_seconds
+            spec["renewTime"] = renew
+            if acquire_time is not None:
+                spec["acquireTime"] = micro(acquire_time)
+            elif old_spec.get("holderIdentity") != holder or not old_spec.get("acquireTime"):
+                spec["acquireTime"] = renew
+            if lease_transitions is not None:
+                spec["leaseTransitions"] = lease_transitions
+            elif current is not None and old_spec.get("holderIdentity") not in (None, "", holder):
+                spec["leaseTransitions"] = (old_spec.get("leaseTransitions") or 0) + 1
+            else:
+                spec.setdefault("leaseTransitions", 0)
+            spec = dict((k, v) for k, v in spec.items() if v is not None)
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+            if current is None:
+                return self.create(body)
+            return self.update(body)
+
     def set_kubelet_summary(self, node_name, summary=None, status=None):
         if summary is None and status is None:
             self._kubelet.pop(node_name, None)
@@ -326,6 +486,8 @@ class FakeKube:
 
     # ------------------------------------------------------------------ inspection
     def _record(self, method, path, query, user, h, body, impersonator):
+        if self._request_log_limit == 0:
+            return
         entry = {"method": method, "path": path, "query": query, "user": user,
                  "impersonator": impersonator,
                  "content_type": h.headers.get("Content-Type"),

@@ -306,7 +306,8 @@ SECRETS = register(ResourceType(
 
 # coordination.k8s.io/v1
 LEASES = register(ResourceType(
-    "coordination.k8s.io", "v1", "Lease", "leases", "lease", True, schema=sch.LEASE))
+    "coordination.k8s.io", "v1", "Lease", "leases", "lease", True, schema=sch.LEASE,
+    validator=_val("validate_lease")))
 
 # events.k8s.io/v1: the same storage as core/v1 events, converted on the way in and out
 EVENTS_V1 = register(ResourceType(

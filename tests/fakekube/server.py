@@ -26,6 +26,7 @@ from . import kubelet
 from . import registry as REG
 from . import resources as R
 from .certs import subject_of
+from .faults import ConnectionAborted
 from .selectors import parse_field_selector, parse_label_selector
 from .store import CLOSED, DROPPED, find_start
 
@@ -267,6 +268,14 @@ class Api:
         h.send_header("Content-Length", str(len(body)))
         # end_headers() would flush the headers alone; write headers and body in one go
         h._headers_buffer.append(b"\r\n")
+        delivery = getattr(h, "_fakekube_delivery", None)
+        if delivery is not None:
+            h._fakekube_delivery = None
+            head = b"".join(h._headers_buffer)
+            h._headers_buffer = []
+            self.kube._log_status(code)
+            delivery.send(h, head, b"" if h.command == "HEAD" else body, self.kube._stopping)
+            return
         if h.command != "HEAD":
             h._headers_buffer.append(bytes(body))
         h.flush_headers()
@@ -303,10 +312,10 @@ class Api:
         self.kube._record(method, path, q, rule.user, h, body,
                           caller.user if rule is not caller else None)
         try:
-            fault = self.kube._take_fault(method, path)
+            info = parse_request_info(method, path, q)
+            fault, h._fakekube_delivery = self.kube._take_faults(method, path, q, info.verb == "watch")
             if fault is not None:
                 return self.send_error(h, fault)
-            info = parse_request_info(method, path, q)
             attrs = A.Attributes(rule, info.verb, is_resource=info.is_resource,
                                  group=info.group, resource=info.resource,
                                  subresource=info.subresource, namespace=info.namespace,
@@ -319,10 +328,13 @@ class Api:
                 return self.send(h, 405, _NOT_FOUND_BODY)
             if not info.is_resource:
                 return self._non_resource(h, method, path)
+            if self.kube.starting():
+                self._check_cache_ready(info, q)
             return self._resource(h, method, info, q, raw_q, body)
         except E.ApiError as e:
             return self.send_error(h, e)
-        except (BrokenPipeError, ConnectionResetError):
+        except (OSError, ConnectionAborted):
+            # the client went away, or an injected fault cut the connection
             h.close_connection = True
         except Exception as e:  # a bug in the fake: answer like an apiserver panic would
             import traceback
@@ -332,6 +344,26 @@ class Api:
             except OSError:
                 h.close_connection = True
 
+    # ------------------------------------------------------------------ a starting server
+    @staticmethod
+    def _check_cache_ready(info, q):
+        """A restarted apiserver whose watch cache is still initializing (ResilientWatchCache-
+        Initialization, on by default since v1.31): GETs and consistent lists (no
+        resourceVersion, or a continue token) go to etcd; a paged list without selectors from
+        the cache is delegated too; other lists and every watch from a resourceVersion are
+        answered 429 ``storage is (re)initializing`` with Retry-After."""
+        if info.verb == "watch":
+            if q.get("resourceVersion", "") == "":
+                return
+        elif info.verb == "list":
+            if q.get("resourceVersion", "") == "" or q.get("continue"):
+                return
+            if q.get("limit") and not q.get("labelSelector") and not q.get("fieldSelector"):
+                return
+        else:
+            return
+        raise E.too_many_requests("storage is (re)initializing", retry_after=1)
+
     # ------------------------------------------------------------------ discovery
     def _non_resource(self, h, method, path):
         p = path.rstrip("/") or "/"
@@ -339,6 +371,12 @@ class Api:
             return self.send(h, 405, _NOT_FOUND_BODY)
         if p == "/version":
             return self.send(h, 200, self.kube.version_info())
+        if p in ("/healthz", "/readyz") and self.kube.starting():
+            # the post-start hooks have not finished: the checks fail, reasons withheld
+            return self.send(h, 500, b"[+]ping ok\n[+]log ok\n[+]etcd ok\n"
+                             b"[-]poststarthook/start-apiextensions-informers failed: reason withheld\n"
+                             b"[-]informer-sync failed: reason withheld\n"
+                             b"%s check failed\n" % p.strip("/").encode(), "text/plain; charset=utf-8")
         if p in ("/healthz", "/livez", "/readyz"):
             return self.send(h, 200, b"ok", "text/plain; charset=utf-8")
         if p == "/api":
@@ -728,6 +766,10 @@ class Api:
         if send_initial is not None and go_bool(send_initial):
             from_rv = None
         prefix = ns + "/" if (rt.namespaced and ns) else ""
+        delivery = getattr(h, "_fakekube_delivery", None)
+        h._fakekube_delivery = None
+        if delivery is not None:
+            delivery.before_watch_headers(self.kube._stopping)
         too_old = None
         try:
             watcher, initial = self.store.watch(rt.storage, from_rv)
@@ -745,19 +787,30 @@ class Api:
 
         def write(obj):
             data = dumps(obj) + b"\n"
-            wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            chunk = b"%x\r\n%s\r\n" % (len(data), data)
+            if delivery is not None:
+                chunk = delivery.on_watch_write(h, chunk)
+            wfile.write(chunk)
             wfile.flush()
 
         def end():
             wfile.write(b"0\r\n\r\n")
             wfile.flush()
 
-        if too_old is not None:
-            write({"type": "ERROR", "object": too_old.status})
-            end()
+        if watcher is not None:
+            watcher.connection = h.request
+        try:
+            if delivery is not None:
+                delivery.on_watch_start(h, self.kube._stopping)
+            if too_old is not None:
+                write({"type": "ERROR", "object": too_old.status})
+                end()
+                return
+        except (ConnectionAborted, OSError, ValueError):
+            h.close_connection = True
+            if watcher is not None:
+                watcher.stop()
             return
-        watcher.connection = h.request
-        h.close_connection = False
         try:
             for ev in initial:
                 self._deliver(write, rt, ev, match, prefix)
@@ -805,7 +858,7 @@ class Api:
                                                           "metadata": md}})
                     continue
                 self._deliver(write, rt, item, match, prefix)
-        except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+        except (BrokenPipeError, ConnectionResetError, OSError, ValueError, ConnectionAborted):
             h.close_connection = True
         finally:
             watcher.stop()

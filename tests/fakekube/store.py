@@ -231,6 +231,14 @@ class Store:
             # watchers for any resource must now start at or after ``now - 1``
             self._floor = now
 
+    def reset_watch_cache(self):
+        """A new apiserver's watch cache: it starts at the current resourceVersion with no
+        history, so a watch from that version works and one from any older version is 410."""
+        with self.lock:
+            for gp in list(self._history):
+                self._history[gp].clear()
+            self._floor = self._rv + 1
+
     def oldest(self, gp):
         return max(self._oldest[gp], self._floor)
 

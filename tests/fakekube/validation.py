@@ -1,5 +1,6 @@
 """Server-side validation (422 Invalid), following k8s.io/apimachinery/pkg/api/validation
-(ObjectMeta) and pkg/apis/core/validation (Node, Namespace, ConfigMap, Secret, Event).
+(ObjectMeta), pkg/apis/core/validation (Node, Namespace, ConfigMap, Secret, Event) and
+pkg/apis/coordination/validation (Lease).
 
 Validators take ``(obj, old, rt)`` where ``old`` is None on create, and return a list of
 :class:`errors.FieldError`.  Field paths and messages match the real validators.
@@ -228,6 +229,23 @@ def validate_configmap(obj, old, rt):
             errs.append(E.forbidden_field("data", "field is immutable when `immutable` is set"))
         if binary != (old.get("binaryData") or {}):
             errs.append(E.forbidden_field("binaryData", "field is immutable when `immutable` is set"))
+    return errs
+
+
+def validate_lease(obj, old, rt):
+    """pkg/apis/coordination/validation ValidateLeaseSpec (renewTime is a MicroTime and is not
+    checked further: a holder whose clock is off writes what its clock says)."""
+    errs = []
+    spec = obj.get("spec") or {}
+    duration = spec.get("leaseDurationSeconds")
+    if duration is not None and duration <= 0:
+        errs.append(E.invalid_value("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and transitions < 0:
+        errs.append(E.invalid_value("spec.leaseTransitions", transitions,
+                                    "must be greater than or equal to 0"))
+    if spec.get("preferredHolder") and not spec.get("strategy"):
+        errs.append(E.forbidden_field("spec.preferredHolder", "may only be specified if `strategy` is defined"))
     return errs
 
 

@@ -96,7 +96,6 @@ def test_5000_nodes_generate_and_serve_paged(make_api):
     t0 = time.perf_counter()
     nodes = make_cluster(5000, seed=1, images_per_node=(50, 50))
     gen = time.perf_counter() - t0
-    assert gen < 5, gen
     assert all(len(n["status"]["images"]) == 50 for n in nodes[3:])
     with FakeKube() as kube:
         t0 = time.perf_counter()
@@ -118,5 +117,5 @@ def test_5000_nodes_generate_and_serve_paged(make_api):
         serve = time.perf_counter() - t0
     print("\nmake_cluster(5000): %.2fs  seed_nodes: %.2fs  10 pages of 500 (50 images each): %.2fs"
           % (gen, seed, serve))
+    # Speed is measured in tests/benchmarks, not asserted here (no timed assertions in the suite).
     assert total == 5000 and pages == 10
-    assert serve < 6, serve

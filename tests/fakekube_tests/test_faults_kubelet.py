@@ -1,6 +1,8 @@
 """Fault injection and the node proxy to the simulated kubelet."""
 from kubernetes import client, config
 
+from fakekube import FakeKube
+
 
 def test_fail_next_counts_and_filters(kube, api):
     kube.fail_next(2, status=500, path_contains="/nodes/cp-1")
@@ -91,3 +93,13 @@ def test_kubelet_proxy_needs_nodes_proxy(kube, make_api):
     assert r.status == 403
     assert r.json["message"] == ('nodes "cp-1" is forbidden: User "reader" cannot get resource "nodes/proxy" '
                                  'in API group "" at the cluster scope')
+
+
+def test_request_log_limit_keeps_the_latest_requests_or_none(make_api):
+    for limit, expected in ((2, ["/api/v1/nodes/b", "/api/v1/nodes/c"]), (0, [])):
+        with FakeKube(request_log_limit=limit) as kube:
+            api = make_api(kube)
+            for name in ("a", "b", "c"):
+                assert api.get("/api/v1/nodes/" + name).status == 404
+            assert [q[1] for q in kube.requests] == expected
+            assert [entry["path"] for entry in kube.request_log] == expected

@@ -118,7 +118,7 @@ def test_timeout_seconds_closes_stream_cleanly(kube, watch):
     t = time.monotonic()
     r, events = watch(kube, "/api/v1/nodes?watch=1&timeoutSeconds=1&resourceVersion=%s" % kube.resource_version)
     assert list(events) == []
-    assert 0.9 < time.monotonic() - t < 3
+    assert 0.9 < time.monotonic() - t < 30   # ended by timeoutSeconds, not the 1800 s default
 
 
 def test_selector_transitions(kube, api, watch):

@@ -41,6 +41,14 @@ class ConnectionFailure(KubeError):
     """The API server could not be reached or the TLS handshake failed."""
 
 
+class WriteOutcomeUnknown(ConnectionFailure):
+    """A write whose answer was lost: the API server may or may not have applied it.
+
+    Read-modify-write callers (``kube.conflicts.retry_on_conflict``) read the object again and
+    decide from what they find; others pass the sentence on.
+    """
+
+
 class ApiError(KubeError):
     """An HTTP error answered by the API server, with the request it answered."""
 

@@ -25,7 +25,11 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's compile test quiet
     from urllib import quote, urlencode  # noqa
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConnectionFailure
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import (
+    ApiError,
+    ConnectionFailure,
+    WriteOutcomeUnknown,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import (
     build_configuration,
     import_kubernetes,
@@ -55,6 +59,7 @@ class RetryPolicy:
 
 
 IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -168,6 +173,10 @@ class KubeClient:
                 headers=self._headers(content_type), timeout=self._timeout(timeout),
                 preload_content=not stream, retries=False, redirect=False)
         except urllib3.exceptions.SSLError as exc:
+            if not _is_handshake_failure(exc):
+                # A TLS record cut short or damaged while the answer was read: a broken
+                # connection, not a certificate problem.
+                raise _ReadError(self._broken(method, path, exc))
             raise ConnectionFailure(
                 "TLS verification of %s failed: %s. Set ca_cert to the cluster's CA certificate "
                 "file (or fix certificate-authority in the kubeconfig); validate_certs: false only "
@@ -180,8 +189,10 @@ class KubeClient:
         except urllib3.exceptions.ReadTimeoutError:
             raise _ReadError("the API server at %s did not answer %s %s in time" % (self.host, method, path))
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, socket.error) as exc:
-            raise _ReadError("the connection to %s broke during %s %s: %s"
-                             % (self.host, method, path, _root_cause(exc)))
+            raise _ReadError(self._broken(method, path, exc))
+
+    def _broken(self, method, path, exc):
+        return "the connection to %s broke during %s %s: %s" % (self.host, method, path, _root_cause(exc))
 
     def _unreachable(self, exc):
         cause = _root_cause(exc)
@@ -211,20 +222,34 @@ class KubeClient:
             causes=details.get("causes"), host=self.host,
             retry_after=_parse_retry_after(response.headers.get("Retry-After")), body=status_obj or None)
 
+    @staticmethod
+    def _ambiguous(error):
+        """Whether the server may have acted on a request that failed this way."""
+        if isinstance(error, _ReadError):
+            return True
+        return isinstance(error, ApiError) and error.status in (500, 502, 504)
+
     def _should_retry(self, method, error):
         if isinstance(error, _ConnectError):
             return True  # nothing reached the server
-        if isinstance(error, _ReadError):
+        if isinstance(error, ApiError) and error.status in (429, 503):
+            # the request was not processed (API priority and fairness, overloaded or starting
+            # server)
+            return True
+        if self._ambiguous(error):
+            # other 5xx and lost answers may have been processed: repeat only what is safe
             return method in IDEMPOTENT_METHODS
-        if isinstance(error, ApiError):
-            # 429 and 503 mean the request was not processed (API priority and fairness,
-            # overloaded or starting server); other 5xx may have been, so retry only what is
-            # safe to repeat.
-            if error.status in (429, 503):
-                return True
-            if error.status in (500, 502, 504):
-                return method in IDEMPOTENT_METHODS
         return False
+
+    def _read_error_body(self, response, method, path):
+        """Read the body of an error answer to a streamed request (a watch)."""
+        import urllib3
+        try:
+            response.read()
+        except (urllib3.exceptions.HTTPError, socket.error) as exc:
+            raise _ReadError(self._broken(method, path, exc))
+        finally:
+            response.release_conn()
 
     def request(self, method, path, query=None, body=None, content_type=None, timeout=None,
                 stream=False, retry=None):
@@ -234,27 +259,53 @@ class KubeClient:
         method = method.upper()
         retry = retry or self.retry
         attempt = 0
+        lost = None   # the first failure after which a write may have been applied
         while True:
             try:
                 response = self._send(method, path, query, body, content_type, timeout, stream)
                 if response.status >= 400:
                     if stream:
-                        response.read()
-                    error = self._error(response, method, path)
-                    if stream:
-                        response.release_conn()
-                    raise error
+                        self._read_error_body(response, method, path)
+                    raise self._error(response, method, path)
                 if stream:
                     return response
-                data = response.data
-                return json.loads(data) if data else None
+                return self._parse(response, method, path)
             except (ApiError, _ConnectError, _ReadError) as error:
+                if lost is not None and isinstance(error, ApiError) and error.status == 409:
+                    # A write repeated after a lost answer is refused as a conflict: its
+                    # resourceVersion or uid precondition no longer holds, most likely because
+                    # the first attempt was applied. Neither "failed" nor "done" would be true.
+                    raise WriteOutcomeUnknown("%s; it was sent again and refused as a conflict (%s), so the "
+                                              "first attempt was probably applied: check the object's current "
+                                              "state" % (lost, error.server_message or error.reason))
                 attempt += 1
                 if attempt >= retry.attempts or not self._should_retry(method, error):
+                    if method not in READ_METHODS and isinstance(error, _ReadError):
+                        # The server may have acted before the answer was lost: say so, since
+                        # repeating the call blindly could act twice.
+                        raise WriteOutcomeUnknown("%s; the API server may have applied this %s before the "
+                                                  "answer was lost: check the object's current state before "
+                                                  "trying again" % (error, method))
                     if isinstance(error, (_ConnectError, _ReadError)):
                         raise ConnectionFailure(str(error))
                     raise
+                if lost is None and method not in READ_METHODS and self._ambiguous(error):
+                    lost = error
                 retry.sleep(retry.delay(attempt - 1, getattr(error, "retry_after", None)))
+
+    def _parse(self, response, method, path):
+        data = response.data
+        if not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            # Something between us and the API server (a proxy, a load balancer's error page)
+            # answered, or the body was damaged: not something a retry of ours would fix.
+            raise ConnectionFailure("the answer of %s to %s %s is not JSON (%d bytes, Content-Type %s); is "
+                                    "host/the kubeconfig's server address the API server itself?"
+                                    % (self.host, method, path, len(data),
+                                       response.headers.get("Content-Type") or "not given"))
 
     # -- verbs ------------------------------------------------------------------------------
 
@@ -410,7 +461,8 @@ def _iter_stream(response, host):
     except urllib3.exceptions.ReadTimeoutError:
         raise ConnectionFailure("the watch on %s went silent (no event or bookmark in time); "
                                 "reconnecting is needed" % host)
-    except (urllib3.exceptions.ProtocolError, socket.error) as exc:
+    except (urllib3.exceptions.HTTPError, socket.error) as exc:
+        # ProtocolError (reset, chunk cut short), SSLError (a TLS record cut short), ...
         raise ConnectionFailure("the watch connection to %s broke: %s" % (host, _root_cause(exc)))
 
 
@@ -425,8 +477,33 @@ def _interrupt(response):
 
 
 def _identity(item):
+    # By name, not uid: a list holds one object per name, and a node deleted and re-created
+    # between two pages of a restarted list is the same host, not two.
     metadata = item.get("metadata") or {}
-    return metadata.get("uid") or (metadata.get("namespace"), metadata.get("name"))
+    return (metadata.get("namespace"), metadata.get("name"))
+
+
+def _is_handshake_failure(exc):
+    """Whether a urllib3 SSLError comes from setting TLS up (certificates, protocol) rather
+    than from a connection that broke while an answer was read."""
+    import ssl
+    seen = 0
+    while exc is not None and seen < 6:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return False
+        text = str(exc)
+        if any(marker in text for marker in _BROKEN_TLS_MARKERS):
+            return False
+        exc = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return True
+
+
+# OpenSSL's words for a TLS stream damaged or cut after the handshake.
+_BROKEN_TLS_MARKERS = ("BAD_RECORD_MAC", "DECRYPTION_FAILED", "UNEXPECTED_EOF", "EOF occurred",
+                       "record layer failure")
 
 
 def _root_cause(exc):
@@ -435,12 +512,29 @@ def _root_cause(exc):
     reason = getattr(exc, "reason", None)
     while reason is not None and seen < 5:
         exc, reason, seen = reason, getattr(reason, "reason", None), seen + 1
+    args = getattr(exc, "args", ())
+    if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], BaseException):
+        # urllib3's ProtocolError("Connection broken: ...", cause): say it in words
+        return _broken_reason(args[1])
     text = str(exc)
     # urllib3 prefixes pool details that mean nothing to a user.
     for marker in ("Failed to establish a new connection: ", "[SSL: "):
         if marker in text:
             text = text[text.index(marker) + (len(marker) if marker.startswith("Failed") else 0):]
     return text.strip() or type(exc).__name__
+
+
+def _broken_reason(cause):
+    import http.client
+    if isinstance(cause, http.client.IncompleteRead):
+        expected = cause.expected
+        got = len(cause.partial or b"")
+        if expected:
+            return "the answer ended after %d bytes, %d more were announced" % (got, expected)
+        return "the answer ended early"
+    if isinstance(cause, ConnectionResetError):
+        return "the connection was reset by the server or the network"
+    return str(cause) or type(cause).__name__
 
 
 class _ConnectError(Exception):

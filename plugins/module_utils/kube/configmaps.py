@@ -22,9 +22,9 @@ __metaclass__ = type
 import base64
 import binascii
 import gzip
-import zlib
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import STATE_MAX_BYTES, gunzip
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.conflicts import (
     DEFAULT_ATTEMPTS,
@@ -73,18 +73,28 @@ def encode_text(text, compress=False, level=6):
     return "binaryData", base64.b64encode(packed).decode("ascii")
 
 
-def decode_text(obj, key, what):
-    """The text stored under ``key`` of ``obj`` (plain in ``data`` or gzip in ``binaryData``), or None."""
+def decode_text(obj, key, what, max_bytes=STATE_MAX_BYTES):
+    """The text stored under ``key`` of ``obj`` (plain in ``data`` or gzip in ``binaryData``), or None.
+
+    A compressed payload that would grow past ``max_bytes`` (a gzip bomb planted in the
+    ConfigMap) is refused before it is all decompressed.
+    """
     plain = (obj.get("data") or {}).get(key)
     if plain is not None:
         return plain
     packed = (obj.get("binaryData") or {}).get(key)
     if not packed:
         return None
+    damaged = "%s is damaged: its %s cannot be decoded" % (what, key)
     try:
-        return gzip.decompress(base64.b64decode(packed, validate=True)).decode("utf-8")
-    except (ValueError, binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise UndecodableError("%s is damaged: its %s cannot be decoded (%s)" % (what, key, exc))
+        raw = base64.b64decode(packed, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise UndecodableError("%s (%s)" % (damaged, exc))
+    text = gunzip(raw, what, max_bytes, error=UndecodableError)
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UndecodableError("%s (%s)" % (damaged, exc))
 
 
 class OwnedConfigMaps:
@@ -198,8 +208,14 @@ class OwnedConfigMaps:
                 raise ApiError(409, reason="Conflict", message="deleted since it was read", verb="update",
                                resource="configmaps", name=name, namespace=self.namespace, host=exc.host)
 
+        def after_lost_answer(result):
+            # The write whose answer was lost is what the object holds now: it was applied.
+            action, obj = result
+            return ("updated" if action == "unchanged" else action), obj
+
         kwargs = {} if sleep is None else {"sleep": sleep}
-        return retry_on_conflict(attempt, self.describe(name), attempts=self.conflict_attempts, **kwargs)
+        return retry_on_conflict(attempt, self.describe(name), attempts=self.conflict_attempts,
+                                 after_lost_answer=after_lost_answer, **kwargs)
 
     def create(self, name, content, labels=None):
         """POST a new ConfigMap; 409 AlreadyExists when somebody made it meanwhile."""

