@@ -5,8 +5,11 @@ Ansible resolves collection code only below a directory named
 kept under ``.build/`` (ignored by git) and put on ``sys.path`` and on
 ``ANSIBLE_COLLECTIONS_PATH`` for the ansible-playbook/ansible-inventory subprocesses.
 """
+import logging
 import os
 import sys
+
+import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS_ROOT = os.path.join(REPO_ROOT, ".build", "collections")
@@ -27,3 +30,20 @@ _ensure_collection_link()
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _pristine_nodewatch_logging():
+    """The daemon's main() configures the 'nodewatch' logger for a whole process (its own handler,
+    no propagation), and session fixtures may call it before any test starts: every test starts
+    and ends with the logger as Python makes it, so caplog sees its records."""
+    logger = logging.getLogger("nodewatch")
+
+    def reset():
+        logger.handlers[:] = []
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+    reset()
+    yield
+    reset()

@@ -170,6 +170,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.manifests impor
     ManifestError,
     apply_manifests,
     collect_definitions,
+    read_source,
     secret_values,
 )
 
@@ -189,8 +190,7 @@ def handle(module):
     if p["src"]:
         if not os.path.isfile(p["src"]):
             raise ManifestError("src %s does not exist or is not a file" % p["src"])
-        with open(p["src"], "r") as handle_:
-            src_text = handle_.read()
+        src_text = read_source(p["src"])
     objects = collect_definitions(p["definitions"], src_text, p["src"])
     module.no_log_values.update(secret_values(objects))
     if not objects:

@@ -446,7 +446,7 @@ def test_metrics_endpoint_is_scraped_and_parsed(kube, daemons, tmp_path):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     assert samples[("nodewatch_node_image_bytes", (("node", "node-a"),))] == 3 * GI
-    assert samples[("nodewatch_node_image_count", (("node", "node-a"),))] == 2
+    assert samples[("nodewatch_node_images", (("node", "node-a"),))] == 2
     assert samples[("nodewatch_node_image_storage_percent", (("node", "node-c"),))] == 3.0
     assert samples[("nodewatch_node_threshold_breaches", (("node", "node-c"),))] == 1
     assert samples[("nodewatch_node_threshold_breaches", (("node", "node-b"),))] == 0
@@ -528,3 +528,20 @@ def test_invalid_config_exits_2_before_anything_starts(kube, tmp_path):
     assert proc.returncode == 2
     assert "thresholds.max_percent" in proc.stderr
     assert kube.requests == []
+
+
+def test_metrics_say_when_the_baseline_cannot_be_read(kube, daemons, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    damaged = tmp_path / "baseline.json"
+    damaged.write_text('{"format": "nodewatch.k8s/baseline", "version": 1, "nodes": ')
+    daemon = daemons(tmp_path, kube, config={"baseline": {"file": str(damaged)},
+                                             "thresholds": {"max_growth_bytes": "1Gi"}})
+    daemon.wait_ready()
+    status, text = daemon.get("/metrics")
+    assert status == 200
+    samples = dict((sample.name, sample.value) for family in text_string_to_metric_families(text)
+                   for sample in family.samples if sample.name.startswith("nodewatch_watcher_baseline"))
+    assert samples["nodewatch_watcher_baseline_ok"] == 0
+    assert samples["nodewatch_watcher_baseline_read_failures_total"] >= 1
+    assert daemon.stop() == 0

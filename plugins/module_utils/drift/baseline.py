@@ -38,12 +38,14 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps impo
     configmap_data_size,
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.conflicts import ConflictsExhausted
-from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import (  # noqa: F401 (re-exported)
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    is_dns1123_label,
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import is_dns1123_label
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import (
+    BASELINE_MAX_BYTES,
+    check_path,
+    load_json,
+    read_file,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write, read_bytes_or_none
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import human_bytes
 
 FORMAT = "nodewatch.k8s/baseline"
@@ -239,22 +241,22 @@ def _reject_duplicates(pairs):
 
 
 def _parse_json(text, what):
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BaselineError("%s is not UTF-8 text (%s); %s" % (what, exc, _NOT_OVERWRITTEN))
-    if not isinstance(text, str):
+    """JSON of a stored baseline or manifest, through the safe reader (size, depth, UTF-8)."""
+    if not isinstance(text, (str, bytes)):
         raise BaselineError("%s must be JSON text, got %s; %s" % (what, _type_name(text), _NOT_OVERWRITTEN))
     if not text.strip():
         raise BaselineError("%s is empty; %s. Delete it to capture a new baseline" % (what, _NOT_OVERWRITTEN))
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates)
+        return load_json(text, what, max_bytes=BASELINE_MAX_BYTES, error=BaselineError,
+                         object_pairs_hook=_reject_duplicates)
     except BaselineError as exc:
-        raise BaselineError("%s is not valid: %s; %s" % (what, exc, _NOT_OVERWRITTEN))
-    except ValueError as exc:
-        raise BaselineError("%s is not valid JSON (%s); %s. Fix it, or delete it to capture a new baseline"
-                            % (what, exc, _NOT_OVERWRITTEN))
+        raise BaselineError("%s; %s. Fix it, or delete it to capture a new baseline" % (_as_found(exc, what), _NOT_OVERWRITTEN))
+
+
+def _as_found(exc, what):
+    """The reader's sentence, prefixed with ``what`` when it does not name it already."""
+    text = str(exc)
+    return text if text.startswith(what) else "%s is not valid: %s" % (what, text)
 
 
 def load_baseline(text, what="the baseline"):
@@ -508,12 +510,11 @@ def join_from_configmaps(list_of_data, what="the baseline"):
         raise BaselineError("%s: unexpected key(s) %s not listed in the manifest; %s"
                             % (damaged, ", ".join(repr(k) for k in extra), _NOT_OVERWRITTEN))
     try:
-        doc = _decode_parts(manifest, merged)
+        doc = _decode_parts(manifest, merged, damaged)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         if isinstance(exc, BaselineError):
-            raise
-        raise BaselineError("%s: the parts cannot be decoded (%s: %s); %s"
-                            % (damaged, type(exc).__name__, exc, _NOT_OVERWRITTEN))
+            raise BaselineError("%s; %s" % (exc, _NOT_OVERWRITTEN))
+        raise BaselineError("%s: the parts cannot be decoded (%s); %s" % (damaged, _decode_problem(exc), _NOT_OVERWRITTEN))
     problem = _problem(doc)
     if problem:
         raise BaselineError("%s: the rebuilt baseline is not valid: %s; %s" % (damaged, problem, _NOT_OVERWRITTEN))
@@ -523,11 +524,22 @@ def join_from_configmaps(list_of_data, what="the baseline"):
     return doc
 
 
-def _decode_parts(manifest, merged):
+def _decode_problem(exc):
+    """What a decoding failure means, in the baseline's words rather than Python's."""
+    if isinstance(exc, KeyError):
+        return "the field %s is missing" % exc
+    if isinstance(exc, IndexError):
+        return "an image reference points outside the image table"
+    if isinstance(exc, TypeError):
+        return "a value has the wrong type"
+    return str(exc)
+
+
+def _decode_parts(manifest, merged, what="the baseline"):
     table_chunks = []
     node_chunks = []
     for key in sorted(merged):
-        chunk = json.loads(merged[key])
+        chunk = load_json(merged[key], "%s: part %r" % (what, key), error=BaselineError)
         if key.startswith("images-"):
             table_chunks.append((chunk["start"], chunk["images"]))
         elif key.startswith("nodes-"):
@@ -680,17 +692,16 @@ class FileBaselineStore:
     MODE = 0o600
 
     def __init__(self, path):
-        self.path = path
+        self.path = check_path(path, "the baseline file path", BaselineError)
 
     def read(self):
-        """The stored baseline, or None when the file does not exist (BaselineError if corrupt)."""
-        try:
-            data = read_bytes_or_none(self.path)
-        except OSError as exc:
-            raise BaselineError("cannot read the baseline file %s: %s" % (self.path, exc.strerror or exc))
+        """The stored baseline, or None when the file does not exist (BaselineError if corrupt,
+        larger than ``BASELINE_MAX_BYTES``, a directory or unreadable)."""
+        what = "the baseline file %s" % self.path
+        data = read_file(self.path, what, BASELINE_MAX_BYTES, BaselineError, missing_ok=True)
         if data is None:
             return None
-        return load_baseline(data, what="the baseline file %s" % self.path)
+        return load_baseline(data, what=what)
 
     def write(self, doc):
         """Validate, then replace the file atomically (see ``files.atomic_write``). On any
@@ -843,8 +854,9 @@ class ConfigMapBaselineStore:
         displaced = {}
 
         def note_displaced(current):
-            # The generation the switch replaces is the one the manifest holds at that moment.
-            displaced.clear()
+            # The generation the switch replaces is the one the manifest holds when it is read.
+            # Kept across attempts: after a lost answer the manifest already holds ours, and the
+            # parts it replaced must still go.
             old_generation = self._generation(current) if current is not None else None
             if old_generation and old_generation != generation:
                 displaced[old_generation] = self._part_count(current)

@@ -114,7 +114,7 @@ def load_documents(text, where="the definitions"):
     Read with the safe reader: a stream over ``MANIFEST_MAX_BYTES``, nested too deep, or with
     aliases that expand without bound is refused before any object is built.
     """
-    documents = load_yaml(text, where, max_bytes=MANIFEST_MAX_BYTES, error=ManifestError, multi=True)
+    documents = load_yaml(text, where, max_bytes=MANIFEST_MAX_BYTES, error=ManifestError, multi=True, plural=True)
     return [doc for doc in documents if doc is not None]
 
 
@@ -419,6 +419,7 @@ class Applier:
         metadata = desired["metadata"]
         path = kind.path(metadata.get("namespace"), metadata["name"])
         entry = _identity(kind, desired)
+        writing = []
 
         def attempt():
             live = self.client.get_or_none(path)
@@ -433,6 +434,7 @@ class Applier:
             if live is None:
                 if not self.check_mode:
                     # 409 AlreadyExists: created meanwhile by someone else; compare with theirs.
+                    writing.append("created")
                     self.client.create(kind.path(metadata.get("namespace")), desired)
                 entry["action"] = "created"
                 self.results.append(entry)
@@ -450,6 +452,7 @@ class Applier:
             # The read resourceVersion makes the patch a compare-and-swap: 409 if changed meanwhile.
             body.setdefault("metadata", {})["resourceVersion"] = live["metadata"].get("resourceVersion")
             if not self.check_mode:
+                writing.append("patched")
                 self.client.patch(path, body, patch_type="merge")
             entry["action"] = "patched"
             entry["changes"] = [format_path(p) for p in found]
@@ -457,7 +460,14 @@ class Applier:
             self.diffs.append({"before_header": _header(kind, desired), "after_header": _header(kind, desired),
                                "before": _shown(kind, before), "after": _shown(kind, patch)})
 
-        retry_on_conflict(attempt, _header(kind, desired), doing="applied")
+        def after_lost_answer(result):
+            if entry.get("action") == "unchanged" and writing:
+                # Read again after the answer to our write was lost: it holds what we sent.
+                entry["action"] = writing[-1]
+                entry["note"] = "the answer to the write was lost; reading the object again shows it was applied"
+            return result
+
+        retry_on_conflict(attempt, _header(kind, desired), doing="applied", after_lost_answer=after_lost_answer)
 
     # -- absent ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import is
 
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 LEGACY_ROLE_LABEL = "kubernetes.io/role"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # The node lifecycle controller owns these taints (it adds them for cordon, NotReady, pressure):
@@ -59,8 +60,24 @@ def addresses_by_type(node):
     return result
 
 
-def summarize_node(node):
-    """The compact view modules return by default: what a person asks about a node first."""
+def node_brief(node):
+    """What a report row shows of a node besides its images: roles, zone, readiness, cordon."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return {
+        "roles": node_roles(labels),
+        "zone": labels.get(ZONE_LABEL),
+        "ready": is_ready(node),
+        "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
+    }
+
+
+def summarize_node(node, complete=True):
+    """The compact view modules return by default: what a person asks about a node first.
+
+    ``complete=False`` is the lighter view ``node_info`` returns for every node of a cluster: no
+    ``allocatable``, ``container_runtime`` or ``created``, and ``capacity`` without the resources
+    the node has none of (``hugepages-1Gi: "0"``).
+    """
     metadata = node.get("metadata") or {}
     spec = node.get("spec") or {}
     status = node.get("status") or {}
@@ -68,7 +85,8 @@ def summarize_node(node):
     node_info = status.get("nodeInfo") or {}
     pressures = [c.get("type") for c in status.get("conditions") or ()
                  if c.get("type") != "Ready" and c.get("status") == "True"]
-    return {
+    capacity = status.get("capacity") or {}
+    summary = {
         "name": metadata.get("name"),
         "roles": node_roles(labels),
         "ready": is_ready(node),
@@ -77,12 +95,22 @@ def summarize_node(node):
         "taints": [_taint_view(t) for t in spec.get("taints") or ()],
         "addresses": addresses_by_type(node),
         "kubelet_version": node_info.get("kubeletVersion"),
-        "container_runtime": node_info.get("containerRuntimeVersion"),
-        "capacity": dict(status.get("capacity") or {}),
-        "allocatable": dict(status.get("allocatable") or {}),
-        "zone": labels.get("topology.kubernetes.io/zone"),
-        "created": metadata.get("creationTimestamp"),
+        "capacity": dict(capacity) if complete else _present_resources(capacity),
+        "zone": labels.get(ZONE_LABEL),
     }
+    if complete:
+        summary["container_runtime"] = node_info.get("containerRuntimeVersion")
+        summary["allocatable"] = dict(status.get("allocatable") or {})
+        summary["created"] = metadata.get("creationTimestamp")
+    return summary
+
+
+_ZERO_QUANTITIES = frozenset(["0", "0k", "0Ki", "0M", "0Mi", "0G", "0Gi"])
+
+
+def _present_resources(resources):
+    """Resources without the ones whose quantity is zero (hugepages sizes a node does not use)."""
+    return dict((name, value) for name, value in resources.items() if value not in _ZERO_QUANTITIES)
 
 
 def _taint_view(taint):
@@ -314,9 +342,14 @@ def validate_node_definition(definition, name):
     if kind != "Node" or api_version != "v1":
         raise ValidationError("definition must be kind: Node, apiVersion: v1 (got kind %s, apiVersion %s)"
                               % (kind, api_version))
+    for key in ("metadata", "spec", "status"):
+        if definition.get(key) is not None and not isinstance(definition[key], dict):
+            raise ValidationError("definition.%s must be a mapping, got %s" % (key, type(definition[key]).__name__))
     body = copy.deepcopy(definition)
     body["kind"], body["apiVersion"] = "Node", "v1"
-    metadata = body.setdefault("metadata", {})
+    if body.get("metadata") is None:
+        body["metadata"] = {}
+    metadata = body["metadata"]
     if metadata.get("name") not in (None, name):
         raise ValidationError("definition metadata.name '%s' differs from name '%s'" % (metadata["name"], name))
     metadata["name"] = name

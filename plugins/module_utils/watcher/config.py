@@ -15,20 +15,22 @@ __metaclass__ = type
 
 import argparse
 import copy
-import json
 import os
 import re
 import socket
 import uuid
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - exercised by sanity's bare import test
-    yaml = None
-    HAS_YAML = False
-
-from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import (
+    CONFIG_MAX_BYTES,
+    SECRET_FILE_MAX_BYTES,
+    check_path,
+    finite_number,
+    load_json,
+    load_yaml,
+    read_file,
+    seconds,
+)
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import AUTH_OPTIONS, check_auth_options
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import (
     DriftConfigError,
     Policy,
@@ -43,7 +45,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts impor
     CROSSED,
     KINDS,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.sinks import redact_url
+from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.sinks import redact_url, webhook_url_problem
 
 PROG = "nodewatch-watcher"
 ENV_PREFIX = "NODEWATCH_"
@@ -69,26 +71,28 @@ class Field:
 _AUTH_KEYS = tuple(k for k in AUTH_OPTIONS if k not in ("kubeconfig", "context"))
 EVENT_KINDS_DEFAULT = [CHANGED, CROSSED, CLEARED]
 
+# Upper bounds: a value beyond them is a typo (or hostile), and some would overflow a timer.
+MAX_COUNT = 1000000
 SCHEMA = {
-    "kubeconfig": Field("str"),
+    "kubeconfig": Field("path"),
     "context": Field("str"),
     "auth": Field("auth", {}),
     "request_timeout_seconds": Field("number", 60, minimum=1),
     "label_selector": Field("selector", ""),
     "resync_seconds": Field("number", 30, minimum=0),
-    "page_size": Field("int", 500, minimum=1),
-    "watch_timeout_seconds": Field("int", 300, minimum=1),
+    "page_size": Field("int", 500, minimum=1, maximum=MAX_COUNT),
+    "watch_timeout_seconds": Field("int", 300, minimum=1, maximum=86400),
     "inactivity_timeout_seconds": Field("number", 70, minimum=1),
-    "max_images": Field("int", 50, minimum=0),
-    "top_images": Field("int", 10, minimum=0),
+    "max_images": Field("int", 50, minimum=0, maximum=MAX_COUNT),
+    "top_images": Field("int", 10, minimum=0, maximum=1000),
     "min_change_bytes": Field("size", "1Gi"),
     "min_change_percent": Field("percent", 0),
     "alert_on": Field("kinds", list(KINDS)),
     "thresholds": Field("raw", None),
     "rule_sets": Field("raw", None),
-    "policy_file": Field("str"),
+    "policy_file": Field("path"),
     "baseline": {
-        "file": Field("str"),
+        "file": Field("path"),
         "configmap": Field("nsname"),
         "reload_seconds": Field("number", 300, minimum=1),
     },
@@ -101,16 +105,16 @@ SCHEMA = {
             "enabled": Field("bool", True),
             "namespace": Field("dns", "default"),
             "kinds": Field("kinds", EVENT_KINDS_DEFAULT),
-            "queue_size": Field("int", 1000, minimum=1),
+            "queue_size": Field("int", 1000, minimum=1, maximum=MAX_COUNT),
         },
         "webhook": {
             "url": Field("url"),
-            "url_file": Field("str"),
+            "url_file": Field("path"),
             "timeout_seconds": Field("number", 10, minimum=0.1),
-            "queue_size": Field("int", 1000, minimum=1),
+            "queue_size": Field("int", 1000, minimum=1, maximum=MAX_COUNT),
             "backoff_initial_seconds": Field("number", 1, minimum=0.001),
             "backoff_max_seconds": Field("number", 60, minimum=0.001),
-            "max_attempts": Field("int", 0, minimum=0),
+            "max_attempts": Field("int", 0, minimum=0, maximum=MAX_COUNT),
             "headers": Field("headers", {}),
             "kinds": Field("kinds", list(KINDS)),
         },
@@ -123,14 +127,14 @@ SCHEMA = {
         "enabled": Field("bool", False),
         "namespace": Field("dns", "default"),
         "name": Field("dns", "nodewatch-watcher"),
-        "identity": Field("str"),
+        "identity": Field("identity"),
         "lease_duration_seconds": Field("number", 15, minimum=1),
         "renew_deadline_seconds": Field("number", 10, minimum=0.5),
         "retry_period_seconds": Field("number", 2, minimum=0.1),
     },
     "state": {
         "backend": Field("choice", "none", choices=("none", "file", "configmap")),
-        "path": Field("str"),
+        "path": Field("path"),
         "namespace": Field("dns", "default"),
         "name": Field("dns", "nodewatch-watcher-state"),
         "flush_seconds": Field("number", 2, minimum=0.05),
@@ -201,6 +205,7 @@ def build_parser():
 
 # -- checks -----------------------------------------------------------------------------------
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -222,11 +227,16 @@ def _check(key, field, value):
         value = copy.deepcopy(field.default)
     if kind == "raw":
         return value
-    if kind in ("str", "dns"):
+    if kind in ("str", "dns", "path", "identity"):
         if not isinstance(value, str):
             _fail(key, "must be a string, got %s" % _type_name(value))
         if kind == "dns" and not is_dns1123_label(value):
             _fail(key, "must be a DNS-1123 label (at most 63 lower-case letters, digits and '-'), got %r" % value)
+        if kind == "path":
+            check_path(value, key, WatcherConfigError)
+        if kind == "identity" and (not value.strip() or len(value) > 128 or any(c.isspace() for c in value)):
+            _fail(key, "must be 1 to 128 characters without spaces (it names this replica in the Lease and in "
+                       "Events), got %r" % (value[:40] + "..." if len(value) > 40 else value))
         return value
     if kind == "bool":
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -234,18 +244,17 @@ def _check(key, field, value):
         if not isinstance(value, bool):
             _fail(key, "must be true or false, got %r" % (value,))
         return value
-    if kind in ("int", "number"):
+    if kind == "number":
+        # Every number of the schema is a duration: NaN, infinity and more than a year are refused.
+        return seconds(value, key, minimum=field.extra.get("minimum"), error=WatcherConfigError)
+    if kind == "int":
         if isinstance(value, str):
             try:
-                value = int(value) if kind == "int" else float(value)
+                value = int(value.strip())
             except ValueError:
-                _fail(key, "must be a %s, got %r" % ("whole number" if kind == "int" else "number", value))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
-            _fail(key, "must be a %s, got %r" % ("whole number" if kind == "int" else "number", value))
-        minimum = field.extra.get("minimum")
-        if minimum is not None and value < minimum:
-            _fail(key, "must be at least %s, got %r" % (minimum, value))
-        return value
+                _fail(key, "must be a whole number, got %r" % value)
+        return finite_number(value, key, minimum=field.extra.get("minimum"), maximum=field.extra.get("maximum"),
+                             integer=True, error=WatcherConfigError)
     if kind == "size":
         try:
             return int(parse_size(value))
@@ -272,12 +281,11 @@ def _check(key, field, value):
                   % (", ".join(repr(v) for v in unknown), ", ".join(KINDS)))
         return list(value)
     if kind == "url":
-        if not isinstance(value, str):
-            _fail(key, "must be a string URL, got %s" % _type_name(value))
-        redacted = redact_url(value)
-        if not re.match(r"^https?://[^/\s?#]+", value) or redacted == "<redacted>" or any(c.isspace() for c in value):
-            _fail(key, "must be an http:// or https:// URL with a host, got %s"
-                  % (redacted if redacted != "<redacted>" else "a value that is not one (not shown: it may hold a secret)"))
+        problem = webhook_url_problem(value)
+        if problem:
+            redacted = redact_url(value) if isinstance(value, str) else "<redacted>"
+            _fail(key, "%s, got %s" % (problem, redacted if redacted != "<redacted>"
+                                       else "a value that is not one (not shown: it may hold a secret)"))
         return value
     if kind == "nsname":
         if not isinstance(value, str) or value.count("/") != 1 or not all(
@@ -304,6 +312,13 @@ def _check(key, field, value):
     if kind == "headers":
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             _fail(key, "must be a mapping of header names to string values")
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                _fail(key, "has the header name %r, which is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)"
+                      % name[:64])
+            if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text):
+                _fail("%s.%s" % (key, name), "must not contain line breaks or control characters (value not shown: "
+                                             "it may hold a secret)")
         return dict(value)
     if kind == "auth":
         if not isinstance(value, dict):
@@ -312,7 +327,10 @@ def _check(key, field, value):
         if unknown:
             _fail(key, "has unknown option(s) %s; accepted are %s (kubeconfig and context are top-level keys)"
                   % (", ".join(repr(k) for k in unknown), ", ".join(_AUTH_KEYS)))
-        return dict(value)
+        try:
+            return check_auth_options(dict(value))
+        except KubeError as exc:
+            _fail(key, "is not usable: %s" % exc)
     raise AssertionError(kind)  # pragma: no cover
 
 
@@ -351,39 +369,28 @@ def _set_dotted(data, dotted, value):
 
 # -- loading ----------------------------------------------------------------------------------
 
-def read_config_file(path):
-    try:
-        with open(path, "r") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise WatcherConfigError("cannot read the config file %s: %s" % (path, exc.strerror or exc))
+def read_config_file(path, what=None):
+    """A YAML or JSON (``.json``) file of settings, read with the safe readers: at most
+    ``CONFIG_MAX_BYTES``, no deeper than 64 levels, no YAML alias bombs."""
+    what = what or "the config file %s" % path
+    data = read_file(path, what, CONFIG_MAX_BYTES, WatcherConfigError)
     if path.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise WatcherConfigError("the config file %s is not valid JSON: %s" % (path, exc))
+        data = load_json(data, what, error=WatcherConfigError)
     else:
-        if not HAS_YAML:
-            raise WatcherConfigError("reading the YAML config file %s needs PyYAML: pip install PyYAML "
-                                     "(or write the config as JSON, in a .json file)" % path)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise WatcherConfigError("the config file %s is not valid YAML: %s" % (path, exc))
+        data = load_yaml(data, what, error=WatcherConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise WatcherConfigError("the config file %s must hold a mapping of settings, got %s"
-                                 % (path, _type_name(data)))
+        raise WatcherConfigError("%s must hold a mapping of settings, got %s" % (what, _type_name(data)))
     return data
 
 
 def _read_secret_file(path, key):
+    data = read_file(path, "%s %s" % (key, path), SECRET_FILE_MAX_BYTES, WatcherConfigError)
     try:
-        with open(path, "r") as handle:
-            return handle.read().strip()
-    except OSError as exc:
-        raise WatcherConfigError("%s: cannot read %s: %s" % (key, path, exc.strerror or exc))
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise WatcherConfigError("%s %s is not UTF-8 text" % (key, path))
 
 
 def load_policy(config):
@@ -394,7 +401,7 @@ def load_policy(config):
             raise WatcherConfigError("policy_file and thresholds/rule_sets are exclusive: keep the policy "
                                      "in one place")
         path = config["policy_file"]
-        data = read_config_file(path)
+        data = read_config_file(path, "policy_file %s" % path)
         where = "policy_file %s: " % path
     else:
         data = dict((k, config.get(k)) for k in ("thresholds", "rule_sets") if config.get(k) is not None)
@@ -444,10 +451,20 @@ def load(argv=None, environ=None):
             if key == "state.path":
                 _set_dotted(data, "state.backend", "file")
             _set_dotted(data, key, value)
-    config = _validate(SCHEMA, data)
-    _cross_checks(config, environ)
-    policy = load_policy(config)
+    config, policy = validate_settings(data, environ)
     return config, policy, args.check_config
+
+
+def validate_settings(data, environ=None):
+    """Validate settings shaped like the config file; return ``(config, policy)``.
+
+    ``config`` has every default filled in and has passed the cross-checks. ``load`` and what
+    embeds the watcher (the EDA source ``nodewatch.k8s.node_images``) share it, so both accept
+    and refuse exactly the same settings. Raises WatcherConfigError naming the key.
+    """
+    config = _validate(SCHEMA, data)
+    _cross_checks(config, os.environ if environ is None else environ)
+    return config, load_policy(config)
 
 
 def _cross_checks(config, environ):

@@ -14,7 +14,14 @@ Stop (SIGTERM/SIGINT): not ready any more; the informer stops delivering; queued
 then the Lease is released so a follower takes over at once.
 
 Exit codes: 0 done, 1 runtime failure (``--once``: the API or the state could not be reached,
-or alerts stayed undelivered), 2 invalid configuration.
+or alerts stayed undelivered), 2 invalid configuration (``--once``: also a configured baseline
+that cannot be used).
+
+The baseline is read by the drift check's own stores and validation (``drift/baseline.py``), so
+the daemon accepts and refuses exactly what ``node_image_drift`` does. With ``--once`` an
+unusable baseline ends the run (exit 2) with the sentence; running, the daemon logs the error,
+keeps comparing with the last good baseline, and says so on ``/readyz`` (still 200: the other
+rules keep alerting) until a good one is read again.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -29,7 +36,13 @@ import threading
 import time
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy, node_path
-from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import tls_verification_warning
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import (
+    BaselineError,
+    ConfigMapBaselineStore,
+    FileBaselineStore,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Backoff, Informer
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher import config as watcher_config
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import AlertSettings
@@ -96,20 +109,95 @@ def build_client(config, stop_event=None):
             options[key] = config[key]
     # Retries sleep on the stop event, so SIGTERM is never stuck behind a backoff.
     sleep = stop_event.wait if stop_event is not None else time.sleep
-    return KubeClient.from_options(options, timeout=(10.0, float(config["request_timeout_seconds"])),
-                                   retry=RetryPolicy(sleep=sleep))
+    client = KubeClient.from_options(options, timeout=(10.0, float(config["request_timeout_seconds"])),
+                                     retry=RetryPolicy(sleep=sleep))
+    warning = tls_verification_warning(client.configuration)
+    if warning:
+        LOG.warning("%s", warning)
+    return client
+
+
+class BaselineSource:
+    """The drift baseline the daemon compares with, read as the drift check reads it.
+
+    ``problem`` holds the last read's failure (None after a good read) and ``failures`` counts
+    them; ``in_use`` is the ``captured_at`` of the baseline the engine uses (None: none yet).
+    """
+
+    def __init__(self, config, client, clock=time.time):
+        baseline = config["baseline"]
+        self.client = client
+        self.clock = clock
+        self.namespace = None
+        if baseline["file"]:
+            self.store = FileBaselineStore(baseline["file"])
+            self.where = "the baseline file %s" % baseline["file"]
+        else:
+            self.namespace, name = baseline["configmap"].split("/")
+            self.store = ConfigMapBaselineStore(client, self.namespace, name)
+            self.where = "the baseline ConfigMap %s" % baseline["configmap"]
+        self.in_use = None
+        self.problem = None
+        self.failed_at = None
+        self.failures = 0
+
+    def read(self):
+        """The stored baseline, or None when it does not exist yet.
+
+        Raises BaselineError when it cannot be used (damaged, foreign, or in a namespace that does
+        not exist) and KubeError when it cannot be reached.
+        """
+        doc = self.store.read()
+        if doc is None and self.namespace and self._namespace_missing():
+            raise BaselineError("%s cannot exist: the namespace %s does not exist; create it and capture a "
+                                "baseline, or fix baseline.configmap" % (self.where, self.namespace))
+        return doc
+
+    def sentence(self, exc):
+        """``exc`` as a sentence that names the baseline once."""
+        text = str(exc)
+        location = self.where.rsplit(" ", 1)[-1]  # the path, or NAMESPACE/NAME
+        return text if location in text else "cannot use %s: %s" % (self.where, text)
+
+    def _namespace_missing(self):
+        try:
+            self.client.get("/api/v1/namespaces/%s" % self.namespace)
+        except ApiError as exc:
+            return exc.status == 404  # 403: may not read namespaces, so it cannot be told
+        except KubeError:
+            return False
+        return False
+
+    def failed(self, exc):
+        self.problem = self.sentence(exc)
+        self.failed_at = self.clock()
+        self.failures += 1
+
+    def status_text(self):
+        """A line for /readyz about the baseline in use and the last read, or ''."""
+        in_use = ("still using the one captured at %s" % self.in_use if self.in_use
+                  else "no baseline in use: growth and new-image rules are not checked")
+        if self.problem is None:
+            return "baseline: %s\n" % ("captured at %s" % self.in_use if self.in_use else "none yet (%s)" % in_use)
+        return "baseline: the last read failed at %s: %s; %s\n" % (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.failed_at)), self.problem, in_use)
 
 
 class Daemon:
-    def __init__(self, config, policy, client, stdout=None, stop_event=None):
+    def __init__(self, config, policy, client, stdout=None, stop_event=None, embedded=False):
+        """``embedded``: the daemon runs inside another program (the EDA event source), so it
+        leaves the process's garbage collector alone."""
         self.config = config
         self.client = client
         self.stop_event = stop_event or threading.Event()
+        self.embedded = embedded
+        self.threads = []
         self.identity = config["leader_election"]["identity"]
         self.state_saves = 0
         self.state_save_failures = 0
         self.shutting_down = False
         self._leader_generation = 0
+        self._has_led = False
 
         sinks = []
         sink_config = config["sinks"]
@@ -146,7 +234,7 @@ class Daemon:
             sleep=self.stop_event.wait)
         self.informer.add_handlers(self.engine.on_add, self.engine.on_update, self.engine.on_delete)
         self.informer.add_sync_handler(self.engine.on_synced)
-        if not config["once"]:
+        if not config["once"] and not embedded:
             self.informer.add_sync_handler(self._freeze_cache)
 
         state = config["state"]
@@ -166,6 +254,10 @@ class Daemon:
                 renew_deadline=election["renew_deadline_seconds"],
                 retry_period=election["retry_period_seconds"],
                 on_started=self._on_started_leading, on_stopped=self._on_stopped_leading)
+
+        self.baseline = None
+        if config["baseline"]["file"] or config["baseline"]["configmap"]:
+            self.baseline = BaselineSource(config, client)
 
         self.http = None
         if config["http"]["address"] and not config["once"]:
@@ -187,7 +279,7 @@ class Daemon:
             return False, "shutting down\n"
         if not self.informer.has_synced:
             return False, "the first node list is not processed yet\n"
-        return True, "ok\n"
+        return True, "ok\n" + (self.baseline.status_text() if self.baseline is not None else "")
 
     # -- leadership and state -----------------------------------------------------------------
 
@@ -195,6 +287,15 @@ class Daemon:
         # Loading may take retries: never on the elector's thread, which must keep renewing.
         self._leader_generation += 1
         generation = self._leader_generation
+        if self._has_led and self.elector.kept_own_lease:
+            # This process led until a renewal failed and the Lease still names it: nobody else
+            # led, nor wrote the state, since. Its memory is newer than the saved state (what it
+            # decided and delivered after the last save): reloading would alert that again.
+            LOG.info("leading again, with no other leader in between: continuing from this process's "
+                     "own state")
+            state = self.engine.state
+            self._spawn(lambda: self._activate(state, generation, restore_pending=False), "state-keep")
+            return
         self._spawn(lambda: self._take_over(generation), "state-load")
 
     def _on_stopped_leading(self):
@@ -239,11 +340,11 @@ class Daemon:
             return
         self._activate(state or WatcherState(), generation)
 
-    def _activate(self, state, generation=0):
+    def _activate(self, state, generation=0, restore_pending=True):
         with self.engine.lock:
             if not self._still_leading(generation):
                 return
-            if state.pending:
+            if state.pending and restore_pending:
                 if self.webhook is not None:
                     self.webhook.restore(state.pending)
                 else:
@@ -251,6 +352,7 @@ class Daemon:
                                 "configured; dropping them", len(state.pending))
                 state.pending = []
             self.engine.start_leading(state)
+            self._has_led = True
 
     def save_state(self):
         """Save if anything changed; True when saved (or nothing to do)."""
@@ -277,40 +379,47 @@ class Daemon:
                 if self.save_state():
                     last_version = version
 
+    def refresh_baseline(self):
+        """Read the baseline once; use it when it is new. Raises what ``BaselineSource.read`` raises."""
+        source = self.baseline
+        try:
+            doc = source.read()
+        except KubeError as exc:
+            source.failed(exc)
+            raise
+        source.problem = None
+        if doc is None:
+            LOG.warning("%s does not exist yet: growth and new-image rules are not checked", source.where)
+        elif source.in_use is None or doc.get("captured_at") != source.in_use:
+            LOG.info("using %s captured at %s (%d nodes)", source.where, doc.get("captured_at"),
+                     len(doc.get("nodes") or {}))
+            source.in_use = doc.get("captured_at")
+            self.engine.set_baseline(doc)
+            return True
+        return False
+
     def _baseline_loop(self):
-        baseline = self.config["baseline"]
-        if baseline["file"]:
-            from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import FileBaselineStore
-            store = FileBaselineStore(baseline["file"])
-            where = "the baseline file %s" % baseline["file"]
-        else:
-            from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import ConfigMapBaselineStore
-            namespace, name = baseline["configmap"].split("/")
-            store = ConfigMapBaselineStore(self.client, namespace, name)
-            where = "the baseline ConfigMap %s" % baseline["configmap"]
-        current = None
         while True:
             try:
-                doc = store.read()
-                if doc is None:
-                    LOG.warning("%s does not exist yet: growth and new-image rules are not checked", where)
-                elif current is None or doc.get("captured_at") != current.get("captured_at"):
-                    LOG.info("using %s captured at %s (%d nodes)", where, doc.get("captured_at"),
-                             len(doc.get("nodes") or {}))
-                    current = doc
-                    self.engine.set_baseline(doc)
+                if self.refresh_baseline():
                     self.informer.resync_now()
             except KubeError as exc:
-                LOG.error("cannot read %s (keeping the one in use): %s", where, exc)
-            if self.stop_event.wait(baseline["reload_seconds"]):
+                LOG.error("%s; %s", self.baseline.sentence(exc),
+                          "keeping the one captured at %s" % self.baseline.in_use if self.baseline.in_use
+                          else "growth and new-image rules are not checked until it can be read")
+            if self.stop_event.wait(self.config["baseline"]["reload_seconds"]):
                 return
 
-    @staticmethod
-    def _spawn(target, name):
+    def _spawn(self, target, name):
         thread = threading.Thread(target=target, name=name)
         thread.daemon = True
         thread.start()
+        self.threads.append(thread)
         return thread
+
+    def all_threads(self):
+        """Every thread the daemon started, the informer's included: to join after a stop."""
+        return self.threads + self.informer.threads()
 
     # -- run ------------------------------------------------------------------------------------
 
@@ -329,7 +438,8 @@ class Daemon:
 
     def start(self):
         """Start every part; returns at once (``run`` also waits for a signal and shuts down)."""
-        self.tune_gc()
+        if not self.embedded:
+            self.tune_gc()
         LOG.info("nodewatch-watcher starting (identity %s, state: %s, leader election %s)",
                  self.identity, self.store.description, "on" if self.elector else "off")
         self.sinks.start()
@@ -337,7 +447,7 @@ class Daemon:
             self.http.start()
             LOG.info("serving /healthz, /readyz%s on %s:%d", ", /metrics" if self.http.registry else "",
                      self.http.host, self.http.port)
-        if self.config["baseline"]["file"] or self.config["baseline"]["configmap"]:
+        if self.baseline is not None:
             self._spawn(self._baseline_loop, "baseline")
         self.informer.start()
         if self.elector is not None:
@@ -373,6 +483,17 @@ class Daemon:
 
     def run_once(self):
         """One list and one pass of decisions; the state is loaded before and saved after."""
+        if self.baseline is not None:
+            # The same baseline the drift check would refuse ends this run: checking without it
+            # would report "0 open breaches" for rules that were never evaluated.
+            try:
+                self.refresh_baseline()
+            except BaselineError as exc:
+                LOG.error("%s", self.baseline.sentence(exc))
+                return 2
+            except KubeError as exc:
+                LOG.error("%s", self.baseline.sentence(exc))
+                return 1
         self.sinks.start()
         try:
             self._activate(self.load_state() or WatcherState())

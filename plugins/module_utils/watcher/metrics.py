@@ -55,7 +55,7 @@ class WatcherCollector:
         image_bytes = GaugeMetricFamily("nodewatch_node_image_bytes",
                                         "Sum of sizeBytes of the images a node reports (a lower bound when "
                                         "the list is truncated)", labels=["node"])
-        image_count = GaugeMetricFamily("nodewatch_node_image_count", "Images a node reports", labels=["node"])
+        image_count = GaugeMetricFamily("nodewatch_node_images", "Images a node reports", labels=["node"])
         percent = GaugeMetricFamily("nodewatch_node_image_storage_percent",
                                     "Image bytes as a percentage of the node's ephemeral-storage capacity",
                                     labels=["node"])
@@ -128,6 +128,13 @@ class WatcherCollector:
         yield queued
         yield _counter("nodewatch_watcher_state_saves", "State saves", daemon.state_saves)
         yield _counter("nodewatch_watcher_state_save_failures", "Failed state saves", daemon.state_save_failures)
+        baseline = getattr(daemon, "baseline", None)
+        if baseline is not None:
+            yield _gauge("nodewatch_watcher_baseline_ok",
+                         "0 while the drift baseline cannot be read (the last good one, if any, is still used)",
+                         0 if baseline.problem else 1)
+            yield _counter("nodewatch_watcher_baseline_read_failures", "Failed reads of the drift baseline",
+                           baseline.failures)
 
 
 def _gauge(name, doc, value):

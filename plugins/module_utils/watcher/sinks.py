@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported; keeps sanit
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import namespaced_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, KubeError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import WEBHOOK_RESPONSE_MAX_BYTES
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Backoff
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import (
     EVENT_TYPES,
@@ -66,6 +67,30 @@ def redact_url(url):
         netloc = "[%s]" % host if port is None else "[%s]:%d" % (host, port)
     hidden = parts.path not in ("", "/") or parts.query or parts.fragment
     return urlunsplit((parts.scheme, netloc, "/<redacted>" if hidden else parts.path, "", ""))
+
+
+def webhook_url_problem(url):
+    """Why ``url`` cannot be a webhook URL, or None.
+
+    The one definition: the daemon's configuration (``sinks.webhook.url``, its file and
+    ``NODEWATCH_WEBHOOK_URL``) and the watcher role's check use it. The sentence never quotes the
+    URL (its path or query usually holds the credential).
+    """
+    wanted = "must be an http:// or https:// URL"
+    if not isinstance(url, str):
+        return "%s (a string), got %s" % (wanted, "null" if url is None else type(url).__name__)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "%s without spaces or control characters" % wanted
+    try:
+        parts = urlsplit(url)
+        _port = parts.port  # urlsplit checks the port only when asked for it
+    except ValueError as exc:
+        return "%s with a valid host and port (%s)" % (wanted, str(exc).split(":", maxsplit=1)[0])
+    if parts.scheme.lower() not in ("http", "https"):
+        return wanted
+    if not parts.hostname:
+        return "%s with a host" % wanted
+    return None
 
 
 class SinkStats:
@@ -297,7 +322,9 @@ class WebhookSink(QueuedSink):
         try:
             response = self._opener.open(request, timeout=self.timeout)
             try:
-                response.read()
+                # Only the status matters; a receiver answering with an endless body must not
+                # hold the delivery thread or its memory.
+                response.read(WEBHOOK_RESPONSE_MAX_BYTES)
             finally:
                 response.close()
             return

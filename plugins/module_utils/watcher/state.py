@@ -39,6 +39,12 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps impo
     encode_text,
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.files import atomic_write, read_bytes_or_none
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import (
+    STATE_MAX_BYTES,
+    UntrustedInputError,
+    load_json,
+    too_large_message,
+)
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import utc_now_text
 
 FORMAT = "nodewatch.k8s/watcher-state"
@@ -129,9 +135,9 @@ class WatcherState:
     @classmethod
     def from_json(cls, text, where):
         try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise StateError("%s is not valid JSON: %s" % (where, exc), damaged=True)
+            doc = load_json(text, where, max_bytes=STATE_MAX_BYTES)
+        except UntrustedInputError as exc:
+            raise StateError(str(exc), damaged=True)
         return cls.from_document(doc, where)
 
     def without_top_images(self):
@@ -162,12 +168,17 @@ class FileStateStore:
 
     def load(self):
         try:
+            size = os.path.getsize(self.path)
+            if size > STATE_MAX_BYTES:
+                raise StateError(too_large_message("the state file %s" % self.path, size, STATE_MAX_BYTES), damaged=True)
             data = read_bytes_or_none(self.path)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             raise StateError("cannot read the state file %s: %s" % (self.path, exc.strerror or exc))
         if data is None:
             return None
-        return WatcherState.from_json(data.decode("utf-8", "replace"), "the state file %s" % self.path)
+        return WatcherState.from_json(data, "the state file %s" % self.path)
 
     def set_aside(self):
         """Move a damaged file out of the way (kept for a post-mortem); returns its new name."""
@@ -209,6 +220,9 @@ class ConfigMapStateStore:
         # The ConfigMap as last read or written (ABSENT: read that there is none; None: unknown),
         # so that a save needs no read of its own.
         self._last = None
+        # The state a new leader would load now (as last read or written): what a save that does
+        # not fit falls back on, node by node.
+        self._stored = None
 
     def _get(self):
         try:
@@ -230,22 +244,64 @@ class ConfigMapStateStore:
             raise StateError(str(exc), damaged=True)
         if not text:
             return None
-        return WatcherState.from_json(text, where)
+        state = WatcherState.from_json(text, where)
+        self._stored = state.snapshot()  # the daemon empties the pending list it hands on
+        return state
 
     def _encode(self, state, writer):
+        """``(encoded, the state encoded)``: the whole state, else without the top-image lists,
+        else without the newest undelivered alerts (see ``_without_newest_alerts``)."""
         encoded = encode_text(state.to_json(writer), compress=True)[1]
-        if len(encoded) > self.max_bytes:
-            if self.log is not None:
-                self.log.warning("the state is %d bytes compressed, more than a ConfigMap holds; "
-                                 "saving it without the top-image lists", len(encoded))
-            encoded = encode_text(state.without_top_images().to_json(writer), compress=True, level=9)[1]
-            if len(encoded) > self.max_bytes:
-                raise StateError("the state is %d bytes even without top images, more than %s can "
-                                 "hold; use a state file instead" % (len(encoded), self.description))
-        return encoded
+        if len(encoded) <= self.max_bytes:
+            return encoded, state
+        if self.log is not None:
+            self.log.warning("the state is %d bytes compressed, more than a ConfigMap holds; "
+                             "saving it without the top-image lists", len(encoded))
+        state = state.without_top_images()
+        encoded = encode_text(state.to_json(writer), compress=True, level=9)[1]
+        if len(encoded) <= self.max_bytes:
+            return encoded, state
+        return self._without_newest_alerts(state, writer, len(encoded))
+
+    def _without_newest_alerts(self, state, writer, size):
+        """Undelivered webhook alerts are what makes a state outgrow a ConfigMap (a receiver down
+        for minutes while nodes change). Rather than saving nothing - every node's figures would
+        then age until delivery resumes - save the oldest alerts that fit, and for each node with
+        an alert left out, the figures and breaches of the state stored before (decided before
+        that alert). A leader that takes over after a crash then decides those nodes again: their
+        alerts come again, one per node for what changed since its last saved alert, instead of
+        being lost. Alerts already in the stored state are always kept, which keeps that true
+        from one save to the next."""
+        stored = self._stored
+        kept_ids = set(alert.get("id") for alert in stored.pending) if stored is not None else set()
+        newer = [alert for alert in state.pending if alert.get("id") not in kept_ids]
+        if stored is None or not newer:
+            raise StateError("the state is %d bytes even without top images, more than %s can hold; "
+                             "use a state file instead" % (size, self.description))
+        bare = encode_text(WatcherState(state.nodes, state.breaches, [], state.synced).to_json(writer),
+                           compress=True, level=9)[1]
+        per_alert = max(1.0, float(size - len(bare)) / len(state.pending))
+        count = min(len(newer), int((size - self.max_bytes) / per_alert * 1.1) + 1)
+        while True:
+            trimmed, left_out = _roll_back_newest(state, stored, newer, count)
+            encoded = encode_text(trimmed.to_json(writer), compress=True, level=9)[1]
+            if len(encoded) <= self.max_bytes:
+                if self.log is not None:
+                    self.log.warning(
+                        "the state with %d undelivered alerts is %d bytes even without top images, more "
+                        "than a ConfigMap holds: saved it with the oldest %d; the %d nodes of the other %d "
+                        "keep their saved figures, so a leader taking over after a crash alerts their "
+                        "changes again (once per node)", len(state.pending), size, len(trimmed.pending),
+                        len(left_out), len(state.pending) - len(trimmed.pending))
+                return encoded, trimmed
+            if count >= len(newer):
+                raise StateError("the state is %d bytes even without top images and the alerts saved since "
+                                 "the last save, more than %s can hold; use a state file instead"
+                                 % (len(encoded), self.description))
+            count = min(len(newer), int(count * 1.5) + 1)
 
     def save(self, state, writer=None):
-        encoded = self._encode(state, writer)
+        encoded, written = self._encode(state, writer)
         last = self._last if isinstance(self._last, dict) else {}
         last_version = (last.get("metadata") or {}).get("resourceVersion")
 
@@ -262,4 +318,20 @@ class ConfigMapStateStore:
             self._last = None
             raise StateError(str(exc) if isinstance(exc, NotManagedError)
                              else "cannot write the state to %s: %s" % (self.description, exc))
+        self._stored = written
         return len(encoded)
+
+
+def _roll_back_newest(state, stored, newer, count):
+    """``state`` without the newest ``count`` of the alerts ``newer`` (and every other alert of
+    ``newer`` about the same nodes), those nodes as ``stored`` has them; and the set of them."""
+    left_out = set(alert.get("node") for alert in newer[len(newer) - count:])
+    dropped = set(id(alert) for alert in newer if alert.get("node") in left_out)
+    trimmed = state.snapshot(pending=[alert for alert in state.pending if id(alert) not in dropped])
+    for name in left_out:
+        for mine, theirs in ((trimmed.nodes, stored.nodes), (trimmed.breaches, stored.breaches)):
+            if name in theirs:
+                mine[name] = theirs[name]
+            else:
+                mine.pop(name, None)
+    return trimmed, left_out

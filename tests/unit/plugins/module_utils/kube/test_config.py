@@ -87,7 +87,7 @@ def test_missing_kubeconfig_file_is_a_clear_error(tmp_path):
 def test_malformed_kubeconfig(tmp_path):
     path = tmp_path / "config"
     path.write_text("clusters: [this is: not valid")
-    with pytest.raises(ConfigError, match="cannot use"):
+    with pytest.raises(ConfigError, match="kubeconfig file .* is not valid YAML"):
         build_configuration({"kubeconfig": str(path)}, environ={})
 
 
@@ -156,3 +156,60 @@ def test_secrets_do_not_leak_into_errors(tmp_path):
         build_configuration({"kubeconfig": str(tmp_path / "nope"), "api_key": "s3cr3t-token"}, environ={})
     assert "s3cr3t-token" not in str(err.value)
     assert os.path.basename(str(tmp_path / "nope")) in str(err.value)
+
+
+def test_an_empty_k8s_auth_kubeconfig_falls_back_to_kubeconfig(tmp_path):
+    """``K8S_AUTH_KUBECONFIG=`` (set but empty) is unset: KUBECONFIG is used, as in kubernetes.core.
+
+    kubernetes.core reads ``os.getenv("K8S_AUTH_<OPTION>") or os.getenv("K8S_AUTH_<ALTERNATIVE>")``
+    (``_create_auth_spec`` in plugins/module_utils/k8s/client.py, ansible-collections/kubernetes.core
+    at 08a3d951d02c6371ed2d9b77408e639f064fbbe4, with the names of ``AUTH_ARG_MAP`` in
+    plugins/module_utils/args_common.py at 04bcbf422f8a141070df0d134d43710c800feed9), then loads a
+    kubeconfig only ``if kubeconfig:`` (``_load_config``) - an empty value falls back to
+    ``load_kube_config(config_file=None)``, which is KUBECONFIG or ~/.kube/config.
+    """
+    path = tmp_path / "from-KUBECONFIG"
+    path.write_text(yaml.safe_dump(kubeconfig_dict(server="https://127.0.0.1:7443")))
+    env = {"K8S_AUTH_KUBECONFIG": "", "KUBECONFIG": str(path)}
+    assert "kubeconfig" not in resolve_auth_options({}, env)
+    assert build_configuration(resolve_auth_options({}, env), environ=env).host == "https://127.0.0.1:7443"
+
+
+@pytest.mark.parametrize("name, alternative", [
+    ("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"),
+    ("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"),
+    ("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
+    ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
+])
+def test_an_empty_k8s_auth_variable_gives_way_to_its_alternative_name(name, alternative):
+    """kubernetes.core's ``os.getenv(name) or os.getenv(alternative)``: empty is not a value."""
+    option = name[len("K8S_AUTH_"):].lower()
+    resolved = resolve_auth_options({}, {name: "", alternative: "no" if option == "validate_certs" else "/x.pem"})
+    assert resolved[option] == (False if option == "validate_certs" else "/x.pem")
+
+
+@pytest.mark.parametrize("name", ["K8S_AUTH_" + option.upper() for option in config_mod.AUTH_OPTIONS
+                                  if option != "proxy_headers"] + ["K8S_AUTH_PROXY_HEADERS_USER_AGENT"])
+def test_every_empty_k8s_auth_variable_is_unset(name):
+    """Above all, an empty K8S_AUTH_VERIFY_SSL must not turn TLS verification off."""
+    assert resolve_auth_options({}, {name: "", "K8S_AUTH_VERIFY_SSL": "  "}) == {}
+
+
+def test_tls_verification_off_is_one_sentence_and_on_is_silent():
+    insecure = build_configuration({"kubeconfig": kubeconfig_dict()}, environ={})
+    text = config_mod.tls_verification_warning(insecure)
+    assert "TLS certificate verification is turned off for https://127.0.0.1:6443" in text
+    verified = build_configuration({"kubeconfig": kubeconfig_dict(), "validate_certs": True}, environ={})
+    assert config_mod.tls_verification_warning(verified) is None
+
+
+def test_kubeconfig_secrets_are_the_credentials_only():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import kubeconfig_secrets
+    config = kubeconfig_dict(token="t0ken-marker")
+    config["users"].append({"name": "oidc", "user": {
+        "password": "pw-marker", "client-key-data": "key-marker", "client-certificate-data": "cert",
+        "auth-provider": {"name": "oidc", "config": {"id-token": "id-marker", "refresh-token": "refresh-marker"}},
+        "exec": {"command": "aws", "args": ["eks"], "env": [{"name": "AWS_SECRET", "value": "env-marker"}]}}})
+    assert kubeconfig_secrets(config) == {"t0ken-marker", "pw-marker", "key-marker", "id-marker", "refresh-marker",
+                                          "env-marker"}
+    assert kubeconfig_secrets("/path/to/kubeconfig") == set() and kubeconfig_secrets({"users": "x"}) == set()
