@@ -20,6 +20,9 @@ description:
     (O(imagefs=true)).
   - Reads nodes page by page and keeps only their image facts, so memory stays small on clusters of
     thousands of nodes; O(summary_only=true) also leaves the per-node list out of the result.
+  - Each node's entry is compact by default (O(detail=compact)) - three largest images, no fields that
+    repeat what another field says. Ansible checks, encodes and copies every value a module returns, so
+    on thousands of nodes that is most of the task's time; O(detail=complete) returns every field.
 options:
   name:
     description:
@@ -56,10 +59,29 @@ options:
     default: glob
   top:
     description:
-      - How many of the largest images to list per node, and how many images to list in the
-        cluster's RV(cluster.largest_images) and RV(cluster.most_common_images).
+      - How many images to list in the cluster's RV(cluster.largest_images) and
+        RV(cluster.most_common_images), and, with O(detail=complete), per node in RV(nodes[].top_images)
+        (unless O(top_per_node) is set).
     type: int
     default: 10
+  top_per_node:
+    description:
+      - How many of the largest images to list per node in RV(nodes[].top_images).
+      - Defaults to V(3) with O(detail=compact) and to O(top) with O(detail=complete).
+    type: int
+    version_added: 0.1.0
+  detail:
+    description:
+      - What each node's entry in RV(nodes) carries.
+      - V(compact) leaves out what other fields already say - RV(nodes[].max_images) (the value of
+        O(max_images)), the C(size_human) of each image in RV(nodes[].top_images), and the sentence
+        explaining a truncated list (RV(nodes[].truncated) says it) - and returns RV(nodes[].malformed) and
+        RV(nodes[].notes) only when they hold something. It lists O(top_per_node) (3) images per node.
+      - V(complete) returns every field, as versions before 0.2.0 did, with O(top) images per node.
+    type: str
+    choices: [compact, complete]
+    default: compact
+    version_added: 0.1.0
   max_images:
     description:
       - The kubelet's C(nodeStatusMaxImages) setting in this cluster (the most images a node reports).
@@ -162,6 +184,11 @@ EXAMPLES = r"""
     query: "nodes[?image_count > `0`].{node: name, bytes: total_bytes}"
   register: nginx
 
+- name: Every field of every node, with the ten largest images of each
+  nodewatch.k8s.node_images_info:
+    detail: complete
+  register: everything
+
 - name: Summary of a big cluster, totalled per zone and per role
   nodewatch.k8s.node_images_info:
     summary_only: true
@@ -223,8 +250,9 @@ nodes:
     max_images:
       description: The O(max_images) the node was judged against.
       type: int
+      returned: with O(detail=complete)
     top_images:
-      description: The largest counted images, largest first (at most O(top)).
+      description: The largest counted images, largest first (at most O(top_per_node)).
       type: list
       elements: dict
       contains:
@@ -244,14 +272,19 @@ nodes:
         size_human:
           description: The size for people.
           type: str
+          returned: with O(detail=complete)
     malformed:
       description: Image entries the kubelet should not have produced (C(index), C(reason), C(counted)).
       type: list
       elements: dict
+      returned: with O(detail=complete), or when the node has such entries
     notes:
-      description: Sentences on what limits this node's numbers.
+      description:
+        - Sentences on what limits this node's numbers.
+        - With O(detail=compact) the sentence on a truncated list is left out (RV(nodes[].truncated) says it).
       type: list
       elements: str
+      returned: with O(detail=complete), or when there is something to say
     group_values:
       description: The node's value for each O(group_by) key.
       type: dict
@@ -306,15 +339,11 @@ nodes:
       capacity_bytes: 103865303040
       percent_of_capacity: 9.06
       truncated: false
-      max_images: 50
       top_images:
         - name: registry.example.com/ml/trainer
           digest: sha256:6f1c1e0e3a4b9b2ad7e0c0d38b1b4fd3a5d0e0f6c6f8f2c3b9f5d9b1b2a4c6d8
           tags: [registry.example.com/ml/trainer:2.4.1]
           size_bytes: 4294967296
-          size_human: 4.0 GiB
-      malformed: []
-      notes: []
       roles: [worker]
       zone: eu-west-1a
       ready: true
@@ -433,6 +462,8 @@ ARGUMENT_SPEC = dict(
     imagefs=dict(type="bool", default=False),
     imagefs_concurrency=dict(type="int", default=10),
     imagefs_timeout=dict(type="float", default=10.0),
+    detail=dict(type="str", choices=["compact", "complete"], default="compact"),
+    top_per_node=dict(type="int"),
     query=dict(type="str"),
 )
 
@@ -447,7 +478,8 @@ def handle(module):
         image_filter_type=params["image_filter_type"], top=params["top"],
         max_images=params["max_images"], summary_only=params["summary_only"],
         group_by=params["group_by"], imagefs=params["imagefs"],
-        imagefs_concurrency=params["imagefs_concurrency"], imagefs_timeout=params["imagefs_timeout"])
+        imagefs_concurrency=params["imagefs_concurrency"], imagefs_timeout=params["imagefs_timeout"],
+        detail=params["detail"], top_per_node=params["top_per_node"])
     result = dict(report, changed=False)
     if params["query"]:
         result["query_result"] = apply_query(params["query"], report)

@@ -93,11 +93,16 @@ def cluster(fake_kube):
     return nodes
 
 
+LEAN_HOSTVARS = {"ansible_host", "nodewatch_name", "nodewatch_cluster", "nodewatch_roles", "nodewatch_zone",
+                 "nodewatch_ready", "nodewatch_schedulable", "nodewatch_pressure", "nodewatch_images"}
+
+
 def test_list_graph_hostvars_and_constructed(fake_kube, cluster, kubeconfig, tmp_path):
     config = write(tmp_path / "cluster.nodes.yml", {
         "plugin": "nodewatch.k8s.nodes",
         "kubeconfig": kubeconfig,
         "top_images": 2,
+        "hostvars_detail": ["all"],  # every family, as hosts carried them before 0.2.0
         "compose": {
             "kubelet_version": "nodewatch_node_info.kubeletVersion",
             "note_copy": "nodewatch_annotations['example.com/note'] | default('none')",
@@ -178,6 +183,42 @@ def test_list_graph_hostvars_and_constructed(fake_kube, cluster, kubeconfig, tmp
     assert "Invalid characters were found in group names" not in graph.stderr
 
 
+def test_hosts_are_lean_by_default_and_constructed_options_see_everything(fake_kube, cluster, kubeconfig, tmp_path):
+    by_name = dict((n["metadata"]["name"], n) for n in cluster)
+    pressured = sorted(n for n, node in by_name.items()
+                       if any(c["type"] == "DiskPressure" and c["status"] == "True" for c in node["status"]["conditions"]))
+    if not pressured:  # make one, so that the condition group has a member to show
+        fake_kube.patch_status("worker-b-1", {"conditions": [{"type": "DiskPressure", "status": "True"}]})
+        pressured = ["worker-b-1"]
+    config = write(tmp_path / "lean.nodes.yml", {
+        "plugin": "nodewatch.k8s.nodes",
+        "kubeconfig": kubeconfig,
+        "strict": True,
+        "compose": {"kubelet_version": "nodewatch_node_info.kubeletVersion"},
+        "groups": {"disk_pressure": "nodewatch_conditions.DiskPressure | default('') == 'True'"},
+        "keyed_groups": [{"prefix": "type", "key": "nodewatch_labels['node.kubernetes.io/instance-type']"}],
+    })
+    groups, hostvars = listed(inventory(tmp_path, [config], "--list"))
+    assert set(hostvars) == set(by_name)
+    for name, variables in hostvars.items():
+        node = by_name[name]
+        # What the host carries: what people group and limit by, and the composed variable.
+        assert set(variables) == LEAN_HOSTVARS | {"kubelet_version"}, name
+        assert set(variables["nodewatch_images"]) == {"count", "total_bytes", "total_human", "capacity_bytes",
+                                                      "percent_of_capacity", "truncated"}
+        assert variables["kubelet_version"] == node["status"]["nodeInfo"]["kubeletVersion"]
+    # What the expressions saw: labels, conditions and node info that no host carries.
+    assert groups["disk_pressure"] == set(pressured)
+    assert "DiskPressure" in hostvars[pressured[0]]["nodewatch_pressure"]
+    types = {}
+    for name, node in by_name.items():
+        kind = node["metadata"]["labels"]["node.kubernetes.io/instance-type"]
+        types.setdefault("type_" + kind.replace(".", "_").replace("-", "_"), set()).add(name)
+    for group, members in types.items():
+        assert groups[group] == members
+    assert groups["image_pressure"] == {"worker-a-3"} and groups["role_worker"] == {"worker-a-1", "worker-a-2", "worker-b-1"}
+
+
 def test_cache_serves_a_second_run_without_the_api(fake_kube, cluster, tmp_path):
     # No CA file: the server's PKI goes away with it when it is stopped below.
     kubeconfig = fake_kube.write_kubeconfig(str(tmp_path / "kubeconfig"), insecure=True)
@@ -203,10 +244,11 @@ def test_cache_serves_a_second_run_without_the_api(fake_kube, cluster, tmp_path)
     payload = json.loads(files[0].read_text())
     if "__payload__" in payload:  # ansible-core 2.19 wraps what a cache plugin stores
         payload = json.loads(payload["__payload__"])
-    assert payload["format"] == 1 and len(payload["clusters"][0]["nodes"]) == 12
-    record = payload["clusters"][0]["nodes"][0]
+    records = json.loads(payload["clusters"])  # one JSON text: the cache layer decodes it in one piece
+    assert payload["format"] == 2 and len(records[0]["nodes"]) == 12
+    record = records[0]["nodes"][0]
     assert "status" not in record and "images" in record
-    compact = len(json.dumps(payload, separators=(",", ":")))
+    compact = len(json.dumps(records, separators=(",", ":")))
     assert compact < 0.4 * len(json.dumps(cluster, separators=(",", ":")))
 
     fake_kube.stop()  # the second run can only be served from the cache
@@ -221,6 +263,12 @@ def test_cache_serves_a_second_run_without_the_api(fake_kube, cluster, tmp_path)
     third_groups, _hostvars = listed(inventory(tmp_path, [config], "--list"))
     assert third_groups["image_pressure"] == expected_pressure(cluster, 5.0)
     assert len(third_groups["image_pressure"]) > 1
+    # Nor does carrying more of each node: the records keep every family.
+    assert "nodewatch_labels" not in second_vars["cp-1"]
+    write(config, dict(yaml.safe_load(config.read_text()), hostvars_detail=["labels", "top_images"]))
+    _groups, detailed = listed(inventory(tmp_path, [config], "--list"))
+    assert detailed["cp-1"]["nodewatch_labels"] == dict((n["metadata"]["name"], n) for n in cluster)["cp-1"]["metadata"]["labels"]
+    assert detailed["cp-1"]["nodewatch_images"]["top_images"]
 
     # Without the cache the API is asked, and it is gone: a clear sentence, not a traceback.
     for entry in cache_dir.iterdir():
@@ -264,7 +312,8 @@ def test_two_clusters_and_limit_image_pressure(fake_kube, cluster, tmp_path):
         # The documented fleet example, literally: it reads ~/.kube/config (HOME is the test's).
         merged_kubeconfig(tmp_path / "home" / ".kube" / "config", [("prod-admin", fake_kube), ("staging-admin", staging)])
         fleet = [e for e in plugin_examples() if e.get("connections")][0]
-        source = write(tmp_path / "fleet.nodes.yml", fleet)
+        # The play below reads an annotation, which hosts carry only on request.
+        source = write(tmp_path / "fleet.nodes.yml", dict(fleet, hostvars_detail=["annotations"]))
         play = {
             "hosts": "all", "connection": "local", "gather_facts": False,
             "tasks": [
@@ -309,6 +358,9 @@ def test_documented_examples_run_as_written(fake_kube, cluster, kubeconfig, tmp_
     assert groups.get("outdated_kubelet", set()) <= workers
     assert groups["arch_amd64"] <= workers and "type_m5_2xlarge" in groups
     assert hostvars["worker-a-1"]["kubelet_version"] and hostvars["worker-a-1"]["image_disk_use"].endswith("B")
+    # The detailed example's hosts carry labels and taints (the other examples add none of these).
+    assert hostvars["cp-1"]["nodewatch_labels"]["kubernetes.io/hostname"] == "cp-1"
+    assert hostvars["cp-1"]["nodewatch_taints"]
     cache_dir = tmp_path / "home" / ".cache" / "nodewatch-inventory"
     assert len(list(cache_dir.iterdir())) == 1
 

@@ -57,6 +57,8 @@ def test_node_images_info_on_a_realistic_cluster(fake_kube, cluster, kubeconfig,
     run = run_playbook(tmp_path, local_play([
         {"name": "all", "nodewatch.k8s.node_images_info": {"top": 3}, "register": "all"},
         {"name": "all in check mode", "nodewatch.k8s.node_images_info": {"top": 3}, "check_mode": True},
+        {"name": "complete", "nodewatch.k8s.node_images_info": {"top": 3, "detail": "complete"}},
+        {"name": "one per node", "nodewatch.k8s.node_images_info": {"top_per_node": 1}},
         {"name": "summary", "nodewatch.k8s.node_images_info": {
             "summary_only": True, "group_by": [ZONE, "node-role"]}},
         {"name": "nginx", "nodewatch.k8s.node_images_info": {
@@ -90,6 +92,24 @@ def test_node_images_info_on_a_realistic_cluster(fake_kube, cluster, kubeconfig,
         assert facts["zone"] == raw["metadata"]["labels"].get(ZONE)
         assert facts["schedulable"] is not bool(raw["spec"].get("unschedulable"))
     assert any(n["truncated"] for n in nodes.values()), "the sample should have a truncated node"
+    # Compact entries (the default): nothing another field already says.
+    for facts in nodes.values():
+        assert "max_images" not in facts and "notes" not in facts and "malformed" not in facts, facts["name"]
+        assert all(set(i) == {"name", "digest", "tags", "size_bytes"} for i in facts["top_images"])
+    # Complete entries: every field, the same numbers.
+    complete = dict((n["name"], n) for n in run.result("complete")["nodes"])
+    for name, facts in nodes.items():
+        full = complete[name]
+        assert dict((k, v) for k, v in full.items() if k in facts and k != "top_images") == \
+            dict((k, v) for k, v in facts.items() if k != "top_images")
+        assert full["max_images"] == 50 and full["malformed"] == []
+        assert [i["size_bytes"] for i in full["top_images"]] == [i["size_bytes"] for i in facts["top_images"]]
+        assert all(i["size_human"].endswith("B") for i in full["top_images"])
+        assert bool(full["notes"]) is full["truncated"], name  # the sentence explaining a truncated list
+    assert all(len(n["top_images"]) == min(1, n["image_count"]) for n in run.result("one per node")["nodes"])
+    # top_per_node sizes the per-node lists only; top (10 by default here) sizes the cluster's.
+    assert run.result("one per node")["cluster"]["largest_images"][:3] == result["cluster"]["largest_images"]
+    assert len(run.result("one per node")["cluster"]["largest_images"]) == 10
     assert nodes["worker-a-6"]["capacity_bytes"] is None and nodes["worker-a-6"]["percent_of_capacity"] is None
     assert nodes["worker-b-2"]["image_count"] == 0 and nodes["worker-b-2"]["total_bytes"] == 0
     assert nodes["worker-a-4"]["top_images"][0]["digest"] is None

@@ -36,6 +36,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import
 from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import (
     DEFAULT_MAX_IMAGES,
     NODE_ROLE_KEY,
+    TRUNCATED_NOTE,
     cluster_image_report,
     compile_name_filter,
     node_image_facts,
@@ -52,12 +53,22 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import
 # backoff would stall the task, so summaries get one attempt each.
 NO_RETRY = RetryPolicy(attempts=1)
 
-__all__ = ["node_images_report", "fetch_imagefs", "imagefs_facts", "ImageFsReader"]
+__all__ = ["node_images_report", "fetch_imagefs", "imagefs_facts", "ImageFsReader", "DETAIL_LEVELS",
+           "COMPACT_TOP_PER_NODE"]
 
 SUMMARY_SUBRESOURCE = "proxy/stats/summary"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 MAX_CONCURRENCY = 64
 FAILED_NODES_LISTED = 10
+# What each node's entry carries: "compact" leaves out what another field already says, "complete"
+# is every field. Ansible scans, encodes, decodes and copies every value a module returns, so on
+# thousands of nodes the per-node entries are most of a task's time.
+DETAIL_LEVELS = ("compact", "complete")
+COMPACT_TOP_PER_NODE = 3
+COMPACT_FIELDS = ("name", "image_count", "total_bytes", "total_human", "capacity_bytes", "percent_of_capacity",
+                  "truncated")
+COMPACT_IMAGE_FIELDS = ("name", "digest", "tags", "size_bytes")
+_TRUNCATED_NOTE_START = TRUNCATED_NOTE[:TRUNCATED_NOTE.index("%d")]
 
 
 def _validate_int(value, option, minimum, maximum=None):
@@ -211,8 +222,9 @@ class ImageFsReader:
         self.close()
 
 
-def _imagefs_cluster(results):
-    """Totals over the nodes whose image filesystem was read."""
+def imagefs_totals(results):
+    """Totals over the nodes whose image filesystem was read: ``results`` are ``(name, {"imagefs" or
+    "imagefs_error"})`` pairs."""
     measured = failed = 0
     capacity = used = available = 0
     failures = []
@@ -233,6 +245,21 @@ def _imagefs_cluster(results):
 
 # -- the whole answer ------------------------------------------------------------------------
 
+def _compact_view(facts):
+    """A node's entry without what other fields already say: no ``max_images`` (the option's
+    value), no ``size_human`` twins in ``top_images``, no truncation sentence (``truncated`` says
+    it), and ``malformed``/``notes`` only when they hold something."""
+    view = dict((field, facts[field]) for field in COMPACT_FIELDS)
+    view["top_images"] = [dict((field, image[field]) for field in COMPACT_IMAGE_FIELDS)
+                          for image in facts["top_images"]]
+    if facts["malformed"]:
+        view["malformed"] = facts["malformed"]
+    notes = [note for note in facts["notes"] if not note.startswith(_TRUNCATED_NOTE_START)]
+    if notes:
+        view["notes"] = notes
+    return view
+
+
 def _node_context(node):
     """What a query over image facts most often filters on, beside the images."""
     metadata = node.get("metadata") or {}
@@ -248,15 +275,23 @@ def _node_context(node):
 def node_images_report(client, name=None, label_selectors=None, field_selectors=None,
                        image_filter=None, image_filter_type="glob", top=10,
                        max_images=DEFAULT_MAX_IMAGES, summary_only=False, group_by=None,
-                       imagefs=False, imagefs_concurrency=10, imagefs_timeout=10.0, page_size=500):
+                       imagefs=False, imagefs_concurrency=10, imagefs_timeout=10.0, page_size=500,
+                       detail="compact", top_per_node=None):
     """Return ``{"nodes": [...], "cluster": {...}, "count": N}`` for the selected nodes.
 
     ``nodes`` holds per-node image facts (``images.node_image_facts`` without the full image list,
     plus ``roles``, ``zone``, ``ready``, ``schedulable`` and, with ``imagefs``, ``imagefs`` or
-    ``imagefs_error``); it is empty with ``summary_only``. ``cluster`` is
-    ``images.cluster_image_report`` plus, with ``imagefs``, ``cluster["imagefs"]`` totals.
+    ``imagefs_error``); it is empty with ``summary_only``. ``detail="compact"`` trims each entry
+    (see ``_compact_view``), ``"complete"`` keeps every field. ``top_per_node`` images are listed
+    per node (default: 3 when compact, ``top`` when complete); ``top`` sizes the cluster's lists.
+    ``cluster`` is ``images.cluster_image_report`` plus, with ``imagefs``, ``cluster["imagefs"]``.
     """
     _validate_int(top, "top", 0)
+    if detail not in DETAIL_LEVELS:
+        raise ValidationError("detail must be one of %s, got %r" % (", ".join(DETAIL_LEVELS), detail))
+    if top_per_node is None:
+        top_per_node = COMPACT_TOP_PER_NODE if detail == "compact" else top
+    _validate_int(top_per_node, "top_per_node", 0)
     if max_images is not None:
         _validate_int(max_images, "max_images", -1)
     _validate_int(imagefs_concurrency, "imagefs_concurrency", 1, MAX_CONCURRENCY)
@@ -271,16 +306,19 @@ def node_images_report(client, name=None, label_selectors=None, field_selectors=
 
     def facts_stream():
         for node in select_nodes(client, name, label_selectors, field_selectors, limit=page_size):
-            facts = node_image_facts(node, top=top, max_images=max_images, name_filter=name_filter,
+            facts = node_image_facts(node, top=top_per_node, max_images=max_images, name_filter=name_filter,
                                      include_images=True, group_by=group_keys)
             node_name = facts["name"]
             names.append(node_name)
             if reader is not None:
                 reader.submit(node_name)
             if not summary_only:
-                view = dict((k, v) for k, v in facts.items() if k != "images")
-                if not group_keys:
-                    view.pop("group_values", None)
+                if detail == "compact":
+                    view = _compact_view(facts)
+                else:
+                    view = dict((k, v) for k, v in facts.items() if k not in ("images", "group_values"))
+                if group_keys:
+                    view["group_values"] = facts["group_values"]
                 view.update(_node_context(node))
                 kept.append(view)
             yield facts
@@ -291,7 +329,7 @@ def node_images_report(client, name=None, label_selectors=None, field_selectors=
             results = [(node_name, reader.result(node_name)) for node_name in names]
             for view, (_node_name, result) in zip(kept, results):
                 view.update(result)
-            cluster["imagefs"] = _imagefs_cluster(results)
+            cluster["imagefs"] = imagefs_totals(results)
     finally:
         if reader is not None:
             reader.close()

@@ -6,9 +6,15 @@
 host variables and default groups. No Ansible and no I/O here.
 
 The plugin fetches Nodes, reduces each to a *record* with ``compact_node`` (what the inventory
-needs and nothing else: a few hundred bytes, JSON-serializable), caches the records, and builds
+needs and nothing else: a few kilobytes, JSON-serializable), caches the records, and builds
 hosts from records with ``plan_hosts``, whether they came from the API or from the cache. So a
 cached run produces the same hosts, variables and groups as a live one.
+
+A record keeps every family of data (labels, annotations, node info...), but a host carries only
+what people group and limit by unless ``hostvars_detail`` asks for more: Ansible inspects, tags
+and copies every value a host carries, so at thousands of hosts the variables are the cost. The
+``compose``/``groups``/``keyed_groups`` expressions still see every family (``plan_hosts`` with
+``constructed_vars=True``), so choosing lean host variables never changes which groups a host is in.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -27,18 +33,26 @@ __all__ = [
     "InventoryConfigError",
     "CACHE_FORMAT",
     "DEFAULT_ADDRESS_PREFERENCE",
+    "HOSTVARS_DETAIL",
     "normalize_settings",
     "compact_node",
     "pick_address",
     "node_hostvars",
+    "pressure_conditions",
     "default_groups",
     "plan_hosts",
     "cache_fingerprint",
     "valid_cache_payload",
+    "cache_payload",
+    "cached_clusters",
 ]
 
-# Bump when the record layout changes: older cache entries are then refetched, not misread.
-CACHE_FORMAT = 1
+# Bump when the record or payload layout changes: older cache entries are then refetched, not misread.
+CACHE_FORMAT = 2
+# Families of host variables a host carries only when hostvars_detail names them (or "all").
+HOSTVARS_DETAIL = ("labels", "annotations", "taints", "conditions", "capacity", "allocatable", "node_info",
+                   "addresses", "top_images")
+ALL_DETAIL = "all"
 DEFAULT_ADDRESS_PREFERENCE = ("InternalIP", "ExternalIP", "Hostname")
 ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_CLUSTER_NAME = "default"
@@ -153,6 +167,7 @@ def normalize_settings(options):
 
     return {
         "connections": connections,
+        "hostvars_detail": _normalize_detail(options.get("hostvars_detail")),
         "image_pressure_percent": pressure,
         "address_preference": list(preference),
         "vars_prefix": prefix,
@@ -162,11 +177,32 @@ def normalize_settings(options):
     }
 
 
+def _normalize_detail(value):
+    """``hostvars_detail`` as a tuple of families, in HOSTVARS_DETAIL's order."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise InventoryConfigError("hostvars_detail must be a list of %s or %s, got %r"
+                                   % (", ".join(HOSTVARS_DETAIL), ALL_DETAIL, value))
+    wanted = set()
+    for family in value:
+        if family == ALL_DETAIL:
+            return HOSTVARS_DETAIL
+        if family not in HOSTVARS_DETAIL:
+            raise InventoryConfigError("hostvars_detail: unknown family %r; use %s, or %s for every one"
+                                       % (family, ", ".join(HOSTVARS_DETAIL), ALL_DETAIL))
+        wanted.add(family)
+    return tuple(family for family in HOSTVARS_DETAIL if family in wanted)
+
+
 def cache_fingerprint(settings):
     """What the cached records depend on: the clusters asked and how images are summarized.
 
     Options applied when hosts are built from records (address preference, prefix, groups,
-    compose, threshold) are left out, so changing them does not refetch.
+    compose, threshold, hostvars_detail: records keep every family) are left out, so changing
+    them does not refetch.
     """
     relevant = {
         "format": CACHE_FORMAT,
@@ -179,10 +215,32 @@ def cache_fingerprint(settings):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def cache_payload(fingerprint, clusters):
+    """What the plugin hands its cache plugin: the records as one JSON text.
+
+    ansible-core 2.19's cache layer decodes what it stores with a Python hook per mapping; one
+    string instead of thousands of records keeps a cached run's read at the speed of json.loads.
+    """
+    return {"format": CACHE_FORMAT, "fingerprint": fingerprint,
+            "clusters": json.dumps(clusters, separators=(",", ":"))}
+
+
 def valid_cache_payload(payload, fingerprint):
     """True when ``payload`` (from a cache plugin) was written by this version for these settings."""
     return (isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT
-            and payload.get("fingerprint") == fingerprint and isinstance(payload.get("clusters"), list))
+            and payload.get("fingerprint") == fingerprint and isinstance(payload.get("clusters"), str))
+
+
+def cached_clusters(payload):
+    """The clusters of a payload ``valid_cache_payload`` accepted; None when its text is damaged."""
+    try:
+        clusters = json.loads(payload["clusters"])
+    except ValueError:
+        return None
+    if not isinstance(clusters, list) or not all(isinstance(c, dict) and isinstance(c.get("nodes"), list)
+                                                 for c in clusters):
+        return None
+    return clusters
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -228,30 +286,49 @@ def pick_address(addresses, preference=DEFAULT_ADDRESS_PREFERENCE):
     return None
 
 
-def node_hostvars(record, cluster, prefix="nodewatch_", address_preference=DEFAULT_ADDRESS_PREFERENCE):
-    """Host variables for one record: ``ansible_host`` and the ``<prefix>*`` facts."""
+def pressure_conditions(conditions):
+    """Condition types other than Ready whose status is True (``DiskPressure``, ``PIDPressure``...)."""
+    return [kind for kind, status in (conditions or {}).items() if kind != "Ready" and status == "True"]
+
+
+def node_hostvars(record, cluster, prefix="nodewatch_", address_preference=DEFAULT_ADDRESS_PREFERENCE, detail=()):
+    """Host variables for one record: ``ansible_host`` and the ``<prefix>*`` facts.
+
+    Always: ``name``, ``cluster``, ``roles``, ``zone``, ``ready``, ``schedulable``, ``pressure`` and
+    ``images`` (count, totals, percent, truncated). ``detail`` (families of HOSTVARS_DETAIL) adds
+    ``labels``, ``annotations``, ``taints``, ``conditions``, ``capacity``, ``allocatable``,
+    ``node_info``, ``addresses`` and ``images.top_images``.
+    """
     labels = record.get("labels") or {}
-    addresses = {}
-    for address in record.get("addresses") or ():
-        addresses.setdefault(address.get("type"), address.get("address"))
     conditions = record.get("conditions") or {}
+    images = dict(record.get("images") or {})
+    top_images = images.pop("top_images", None)
     values = {
         "name": record.get("name"),
         "cluster": cluster,
-        "labels": labels,
-        "annotations": record.get("annotations") or {},
-        "taints": record.get("taints") or [],
-        "conditions": conditions,
-        "capacity": record.get("capacity") or {},
-        "allocatable": record.get("allocatable") or {},
-        "node_info": record.get("node_info") or {},
-        "addresses": addresses,
         "roles": node_roles(labels),
         "ready": conditions.get("Ready") == "True",
         "schedulable": not record.get("unschedulable", False),
         "zone": labels.get(ZONE_LABEL),
-        "images": record.get("images") or {},
+        "pressure": pressure_conditions(conditions),
+        "images": images,
     }
+    for family in detail:
+        if family == "top_images":
+            images["top_images"] = top_images or []
+        elif family == "labels":
+            values["labels"] = labels
+        elif family == "conditions":
+            values["conditions"] = conditions
+        elif family == "addresses":
+            addresses = {}
+            for address in record.get("addresses") or ():
+                addresses.setdefault(address.get("type"), address.get("address"))
+            values["addresses"] = addresses
+        elif family == "taints":
+            values["taints"] = record.get("taints") or []
+        else:
+            values[family] = record.get(family) or {}
     hostvars = dict((prefix + key, value) for key, value in values.items())
     address = pick_address(record.get("addresses"), address_preference)
     if address:
@@ -276,10 +353,13 @@ def default_groups(record, cluster, image_pressure_percent=80.0):
     return groups
 
 
-def plan_hosts(clusters, settings):
-    """Yield ``(host, hostvars, groups)`` for every node of every cluster.
+def plan_hosts(clusters, settings, constructed_vars=False):
+    """Yield ``(host, hostvars, groups, constructed)`` for every node of every cluster.
 
-    ``clusters`` is a list of ``{"name", "host_prefix", "nodes": [records]}``. Raises
+    ``clusters`` is a list of ``{"name", "host_prefix", "nodes": [records]}``. ``hostvars`` are the
+    variables the host carries (``settings["hostvars_detail"]`` chooses the families);
+    ``constructed`` is None, or with ``constructed_vars`` the host variables of every family, for
+    ``compose``, ``groups`` and ``keyed_groups`` to see whatever the host carries. Raises
     ``InventoryConfigError`` before yielding anything when two clusters would produce the same
     host name.
     """
@@ -297,7 +377,11 @@ def plan_hosts(clusters, settings):
         for record in cluster["nodes"]:
             host = cluster["host_prefix"] + record["name"]
             hostvars = node_hostvars(record, cluster["name"], settings["vars_prefix"],
-                                     settings["address_preference"])
+                                     settings["address_preference"], settings["hostvars_detail"])
+            constructed = None
+            if constructed_vars:
+                constructed = node_hostvars(record, cluster["name"], settings["vars_prefix"],
+                                            settings["address_preference"], HOSTVARS_DETAIL)
             groups = (default_groups(record, cluster["name"], settings["image_pressure_percent"])
                       if settings["default_groups"] else [])
-            yield host, hostvars, groups
+            yield host, hostvars, groups, constructed

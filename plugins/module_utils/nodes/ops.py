@@ -27,7 +27,6 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.model import (
 )
 
 
-
 def join_selectors(selectors, option):
     """``['a=b', 'c']`` -> ``'a=b,c'``; the API server checks the grammar and answers 400."""
     if not selectors:
@@ -57,10 +56,22 @@ def select_nodes(client, name=None, label_selectors=None, field_selectors=None, 
         raise
 
 
-def node_info(client, name=None, label_selectors=None, field_selectors=None, full=False):
-    """List nodes; summaries by default because full NodeLists of big clusters are huge."""
-    shape = (lambda node: node) if full else summarize_node
-    return [shape(node) for node in select_nodes(client, name, label_selectors, field_selectors)]
+NODE_INFO_DETAIL = ("compact", "complete")
+
+
+def node_info(client, name=None, label_selectors=None, field_selectors=None, full=False, detail="compact"):
+    """List nodes; summaries by default because full NodeLists of big clusters are huge.
+
+    ``detail="compact"`` gives the lighter summary (``summarize_node(..., complete=False)``):
+    Ansible checks, encodes and copies every value a module returns, thousands of times over.
+    """
+    if detail not in NODE_INFO_DETAIL:
+        raise ValidationError("detail must be one of %s, got %r" % (", ".join(NODE_INFO_DETAIL), detail))
+    complete = detail == "complete"
+    nodes = select_nodes(client, name, label_selectors, field_selectors)
+    if full:
+        return list(nodes)
+    return [summarize_node(node, complete=complete) for node in nodes]
 
 
 def ensure_node(client, name, labels=None, labels_mode="merge", annotations=None,
@@ -109,7 +120,16 @@ def ensure_node(client, name, labels=None, labels_mode="merge", annotations=None
         return {"changed": True, "created": created, "diff": {"before": before, "after": after},
                 "node": summarize_node(updated)}
 
-    return retry_on_conflict(attempt, 'node "%s"' % name)
+    def after_lost_answer(result):
+        if not result["changed"]:
+            # Read again after the answer to our write was lost: the node is as wanted, so the
+            # write was applied.
+            result = dict(result, changed=True, warnings=[
+                "the answer to the change of node %s was lost; reading it again shows the change was applied"
+                % name])
+        return result
+
+    return retry_on_conflict(attempt, 'node "%s"' % name, after_lost_answer=after_lost_answer)
 
 
 def _preview(node, after):

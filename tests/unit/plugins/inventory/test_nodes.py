@@ -27,8 +27,10 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.config import A
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ApiError, ConfigError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.inventory.hosts import (
     CACHE_FORMAT,
+    HOSTVARS_DETAIL,
     InventoryConfigError,
     cache_fingerprint,
+    cache_payload,
     compact_node,
     default_groups,
     node_hostvars,
@@ -145,7 +147,9 @@ def test_fingerprint_changes_with_what_the_records_depend_on_only():
     assert cache_fingerprint(base) != cache_fingerprint(settings(context="other"))
     # Applied when hosts are built: no refetch needed.
     assert cache_fingerprint(base) == cache_fingerprint(settings(image_pressure_percent=50, vars_prefix="k8s_"))
-    payload = {"format": CACHE_FORMAT, "fingerprint": cache_fingerprint(base), "clusters": []}
+    assert cache_fingerprint(base) == cache_fingerprint(settings(hostvars_detail=["all"]))
+    payload = cache_payload(cache_fingerprint(base), [])
+    assert payload["format"] == CACHE_FORMAT
     assert valid_cache_payload(payload, cache_fingerprint(base))
     assert not valid_cache_payload(dict(payload, format=0), cache_fingerprint(base))
     assert not valid_cache_payload(payload, cache_fingerprint(settings(top_images=1)))
@@ -182,17 +186,33 @@ def test_pick_address_follows_the_preference(preference, expected):
 
 def test_hostvars_under_the_prefix():
     record = compact_node(make_node("w-1", roles=("worker", "gpu")))
-    hostvars = node_hostvars(record, "prod", "k8s_", ["InternalIP"])
+    # By default a host carries what people group and limit by, nothing more.
+    lean = node_hostvars(record, "prod", "k8s_", ["InternalIP"])
+    assert lean["ansible_host"] == "10.0.0.4"
+    assert lean["k8s_name"] == "w-1" and lean["k8s_cluster"] == "prod"
+    assert lean["k8s_roles"] == ["gpu", "worker"]
+    assert lean["k8s_ready"] is True and lean["k8s_schedulable"] is True
+    assert lean["k8s_zone"] == "eu-west-1a"
+    assert lean["k8s_pressure"] == []
+    assert set(lean) == {"ansible_host", "k8s_name", "k8s_cluster", "k8s_roles", "k8s_ready", "k8s_schedulable",
+                         "k8s_zone", "k8s_pressure", "k8s_images"}
+    assert set(lean["k8s_images"]) == {"count", "total_bytes", "total_human", "capacity_bytes",
+                                       "percent_of_capacity", "truncated"}
+    # Every family on request: the variables of 0.1.0, and the same values.
+    hostvars = node_hostvars(record, "prod", "k8s_", ["InternalIP"], HOSTVARS_DETAIL)
     assert hostvars["ansible_host"] == "10.0.0.4"
-    assert hostvars["k8s_name"] == "w-1" and hostvars["k8s_cluster"] == "prod"
-    assert hostvars["k8s_roles"] == ["gpu", "worker"]
-    assert hostvars["k8s_ready"] is True and hostvars["k8s_schedulable"] is True
-    assert hostvars["k8s_zone"] == "eu-west-1a"
     assert hostvars["k8s_addresses"] == {"Hostname": "w-1", "InternalIP": "10.0.0.4"}
     assert hostvars["k8s_conditions"]["Ready"] == "True"
     assert hostvars["k8s_node_info"]["kubeletVersion"] == "v1.31.2"
+    assert hostvars["k8s_labels"] == record["labels"] and hostvars["k8s_annotations"] == record["annotations"]
+    assert hostvars["k8s_capacity"] == record["capacity"] and hostvars["k8s_allocatable"] == record["allocatable"]
+    assert hostvars["k8s_taints"] == []
     assert set(hostvars["k8s_images"]) == {"count", "total_bytes", "total_human", "capacity_bytes",
                                            "percent_of_capacity", "truncated", "top_images"}
+    assert hostvars["k8s_images"]["top_images"] == record["images"]["top_images"]
+    assert dict((k, v) for k, v in hostvars.items() if k in lean and k != "k8s_images") == \
+        dict((k, v) for k, v in lean.items() if k != "k8s_images")
+    assert dict((k, v) for k, v in hostvars["k8s_images"].items() if k != "top_images") == lean["k8s_images"]
     assert all(k == "ansible_host" or k.startswith("k8s_") for k in hostvars)
 
 
@@ -225,6 +245,7 @@ def test_plan_hosts_prefixes_hosts_per_cluster():
     ]
     planned = list(plan_hosts(clusters, settings()))
     assert [entry[0] for entry in planned] == ["prod-n1", "staging-n1"]
+    assert planned[0][3] is None  # no constructed options: nothing more is built
     assert planned[1][1]["nodewatch_name"] == "n1" and planned[1][1]["nodewatch_cluster"] == "staging"
     assert "cluster_staging" in planned[1][2]
 
@@ -258,14 +279,21 @@ def test_any_labels_give_json_records_and_string_group_names(extra_labels):
 PLUGIN_DEFAULTS = {
     "plugin": "nodewatch.k8s.nodes", "connections": None, "label_selectors": [], "field_selectors": [],
     "address_preference": ["InternalIP", "ExternalIP", "Hostname"], "vars_prefix": "nodewatch_",
-    "top_images": 5, "max_images": 50, "image_pressure_percent": 80, "default_groups": True,
+    "hostvars_detail": [], "top_images": 5, "max_images": 50, "image_pressure_percent": 80, "default_groups": True,
     "strict": False, "compose": {}, "groups": {}, "keyed_groups": [], "use_extra_vars": False,
     "leading_separator": True, "cache": False, "cache_plugin": "memory", "cache_timeout": 3600,
     "cache_connection": None, "cache_prefix": "ansible_inventory_",
 }
 
 
+class StubConfiguration:
+    host = "https://127.0.0.1:6443"
+    verify_ssl = True
+
+
 class StubClient:
+    configuration = StubConfiguration()
+
     def __init__(self, nodes, calls):
         self.nodes = nodes
         self.calls = calls
@@ -368,6 +396,53 @@ def test_plugin_constructs_from_trusted_templates(monkeypatch):
     assert "type_m5_large" in groups_of(inventory, "w-1") and "type_none" in groups_of(inventory, "w-2")
 
 
+def test_constructed_options_see_data_the_hosts_do_not_carry(monkeypatch):
+    """hostvars_detail off (the default): labels, node info and conditions are not host variables,
+    yet keyed_groups on a label, compose from node info and groups from a condition all work."""
+    pressured = make_node("w-2", labels={"node.kubernetes.io/instance-type": "m5.large"})
+    pressured["status"]["conditions"][1]["status"] = "True"  # DiskPressure
+    nodes = [make_node("w-1", labels={"node.kubernetes.io/instance-type": "c6i.xlarge"}), pressured]
+    inventory = Harness(monkeypatch, {None: nodes}).run(trusted({
+        "compose": {"kubelet": "nodewatch_node_info.kubeletVersion"},
+        "groups": {"disk_full": "nodewatch_conditions.DiskPressure == 'True'"},
+        "keyed_groups": [{"prefix": "type", "key": "nodewatch_labels['node.kubernetes.io/instance-type']"},
+                         {"prefix": "kubelet", "key": "kubelet"}],  # a composed variable
+        "strict": True,
+    }))
+    for host in ("w-1", "w-2"):
+        variables = hostvars(inventory, host)
+        assert variables["kubelet"] == "v1.31.2"
+        for family in ("labels", "annotations", "taints", "conditions", "capacity", "allocatable", "node_info",
+                       "addresses"):
+            assert "nodewatch_" + family not in variables
+        assert "top_images" not in variables["nodewatch_images"]
+    assert "type_c6i_xlarge" in groups_of(inventory, "w-1") and "type_m5_large" in groups_of(inventory, "w-2")
+    assert "disk_full" in groups_of(inventory, "w-2") and "disk_full" not in groups_of(inventory, "w-1")
+    assert "kubelet_v1_31_2" in groups_of(inventory, "w-1")
+    assert hostvars(inventory, "w-2")["nodewatch_pressure"] == ["DiskPressure"]
+
+
+def test_hostvars_detail_all_gives_the_old_variables_back(monkeypatch):
+    node = make_node("w-1", taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+    inventory = Harness(monkeypatch, {None: [node]}).run({"hostvars_detail": ["all"]})
+    variables = hostvars(inventory, "w-1")
+    assert variables["nodewatch_labels"] == node["metadata"]["labels"]
+    assert variables["nodewatch_annotations"] == node["metadata"]["annotations"]
+    assert variables["nodewatch_taints"] == [{"key": "gpu", "value": "true", "effect": "NoSchedule"}]
+    assert variables["nodewatch_conditions"] == {"MemoryPressure": "False", "DiskPressure": "False", "Ready": "True"}
+    assert variables["nodewatch_capacity"] == node["status"]["capacity"]
+    assert variables["nodewatch_allocatable"] == node["status"]["allocatable"]
+    assert variables["nodewatch_node_info"] == node["status"]["nodeInfo"]
+    assert variables["nodewatch_addresses"] == {"Hostname": "w-1", "InternalIP": "10.0.0.4"}
+    assert variables["nodewatch_images"]["top_images"][0]["name"] == "registry.k8s.io/pause"
+
+
+def test_bad_hostvars_detail_is_a_parser_error_with_a_sentence(monkeypatch):
+    with pytest.raises(AnsibleParserError) as caught:
+        Harness(monkeypatch, {None: [make_node("n1")]}).run({"hostvars_detail": ["lables"]})
+    assert "hostvars_detail: unknown family 'lables'" in str(caught.value)
+
+
 @pytest.mark.skipif(not plugin_module.HAS_DATA_TAGGING, reason="data tagging is ansible-core 2.19+")
 def test_untrusted_templates_do_nothing_on_2_19(monkeypatch):
     """Why the plugin must take compose/groups from _read_config_data (which trusts the file):
@@ -428,12 +503,19 @@ def test_plugin_cache_round_trip(monkeypatch):
     harness.run(options, cache_store=store, cache=False)  # --flush-cache: fetch and write
     assert len(harness.calls) == 1
     payload = store["key"]
-    assert payload["format"] == CACHE_FORMAT and [r["name"] for r in payload["clusters"][0]["nodes"]] == ["w-1", "w-2"]
+    # The records travel as one JSON text: Ansible's cache layer decodes it in one piece.
+    records = json.loads(payload["clusters"])
+    assert payload["format"] == CACHE_FORMAT and [r["name"] for r in records[0]["nodes"]] == ["w-1", "w-2"]
     assert json.loads(json.dumps(payload)) == payload  # what a jsonfile cache stores
 
     inventory = harness.run(options, cache_store=store, cache=True)
     assert len(harness.calls) == 1  # served from the cache
     assert "first" in groups_of(inventory, "w-1") and "zone_eu_west_1a" in groups_of(inventory, "w-2")
+
+    # What hosts carry is chosen when they are built: more detail comes from the same records.
+    detailed = harness.run(dict(options, hostvars_detail=["labels"]), cache_store=store, cache=True)
+    assert len(harness.calls) == 1
+    assert hostvars(detailed, "w-1")["nodewatch_labels"]["kubernetes.io/hostname"] == "w-1"
 
     # Different selectors are a different question: the cache entry is not reused.
     harness.run(dict(options, label_selectors=["a=b"]), cache_store=store, cache=True)

@@ -141,6 +141,54 @@ def test_per_node_facts_carry_context_and_no_image_list():
     assert w3["zone"] is None
 
 
+COMPACT_KEYS = {"name", "image_count", "total_bytes", "total_human", "capacity_bytes", "percent_of_capacity",
+                "truncated", "top_images", "roles", "zone", "ready", "schedulable"}
+
+
+def test_compact_entries_leave_out_what_other_fields_say():
+    full = [image("ghcr.io/acme/app%d" % i, 10 + i, (60 - i) * MI) for i in range(50)]  # a truncated list
+    broken = [NGINX, {"names": ["x:1"]}, PAUSE]
+    report = node_images_report(StubClient([node("big", full), node("odd", broken, capacity="lots")] + CLUSTER))
+    by_name = dict((n["name"], n) for n in report["nodes"])
+    cp = by_name["cp-1"]
+    assert set(cp) == COMPACT_KEYS
+    assert [set(i) for i in cp["top_images"]] == [{"name", "digest", "tags", "size_bytes"}] * 3
+    big = by_name["big"]
+    assert set(big) == COMPACT_KEYS and big["truncated"] is True  # no sentence repeating the flag
+    assert len(big["top_images"]) == 3 and big["top_images"][0]["size_bytes"] == 60 * MI
+    odd = by_name["odd"]  # what only a note or the malformed list can say is still said
+    assert odd["malformed"] == [{"index": 1, "reason": "missing sizeBytes", "counted": False}]
+    assert len(odd["notes"]) == 1 and "ephemeral-storage capacity cannot be read" in odd["notes"][0]
+
+
+def test_complete_entries_are_every_field():
+    full = [image("ghcr.io/acme/app%d" % i, 10 + i, (60 - i) * MI) for i in range(50)]
+    report = node_images_report(StubClient([node("big", full)] + CLUSTER), detail="complete", top=5)
+    by_name = dict((n["name"], n) for n in report["nodes"])
+    assert set(by_name["cp-1"]) == COMPACT_KEYS | {"max_images", "malformed", "notes"}
+    assert by_name["cp-1"]["malformed"] == [] and by_name["cp-1"]["notes"] == []
+    assert by_name["cp-1"]["top_images"][0]["size_human"] == "2.0 GiB"
+    assert len(by_name["big"]["top_images"]) == 5  # top, as before top_per_node existed
+    assert "nodeStatusMaxImages" in by_name["big"]["notes"][0] and by_name["big"]["max_images"] == 50
+
+
+@pytest.mark.parametrize("detail, top_per_node, listed", [("compact", 1, 1), ("complete", 2, 2), ("compact", 0, 0)])
+def test_top_per_node_sizes_the_per_node_list_only(detail, top_per_node, listed):
+    report = node_images_report(StubClient(CLUSTER), detail=detail, top=2, top_per_node=top_per_node)
+    assert len(dict((n["name"], n) for n in report["nodes"])["cp-1"]["top_images"]) == listed
+    assert len(report["cluster"]["largest_images"]) == 2
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"detail": "full"}, "detail must be one of compact, complete, got 'full'"),
+    ({"top_per_node": -1}, "top_per_node must be at least 0"),
+])
+def test_bad_detail_options_name_the_option(kwargs, words):
+    with pytest.raises(ValidationError) as caught:
+        node_images_report(StubClient(CLUSTER), **kwargs)
+    assert words in str(caught.value)
+
+
 def test_cluster_report_counts_shared_and_unique_bytes():
     cluster = node_images_report(StubClient(CLUSTER))["cluster"]
     assert cluster["node_count"] == 4

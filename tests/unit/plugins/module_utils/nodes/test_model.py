@@ -55,6 +55,22 @@ def test_summary_shows_what_people_ask_first():
     assert summary["zone"] == "z1"
 
 
+def test_lighter_summary_for_node_info_keeps_what_matters():
+    node = make_node(labels={"node-role.kubernetes.io/worker": ""})
+    node["metadata"]["creationTimestamp"] = "2026-01-02T03:04:05Z"
+    node["status"]["capacity"].update({"hugepages-2Mi": "0", "nvidia.com/gpu": "1", "memory": "16Gi"})
+    node["status"]["allocatable"] = {"cpu": "3800m"}
+    node["status"]["nodeInfo"]["containerRuntimeVersion"] = "containerd://1.7.22"
+    complete = summarize_node(node)
+    compact = summarize_node(node, complete=False)
+    assert set(complete) - set(compact) == {"allocatable", "container_runtime", "created"}
+    assert compact["capacity"] == {"cpu": "4", "ephemeral-storage": "100Gi", "nvidia.com/gpu": "1", "memory": "16Gi"}
+    assert complete["capacity"]["hugepages-2Mi"] == "0" and complete["allocatable"] == {"cpu": "3800m"}
+    assert complete["created"] == "2026-01-02T03:04:05Z" and complete["container_runtime"] == "containerd://1.7.22"
+    assert dict((k, v) for k, v in complete.items() if k in compact and k != "capacity") == \
+        dict((k, v) for k, v in compact.items() if k != "capacity")
+
+
 def test_node_without_ready_condition_is_not_ready():
     node = make_node()
     node["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
