@@ -10,6 +10,9 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
+    # ansible-test reads this as a literal: the limits are listed again, one line each, as the
+    # sub-options of the two mappings that carry them (tests/unit/plugins/doc_fragments keeps all
+    # three lists equal to drift.rules.THRESHOLDS).
     DOCUMENTATION = r"""
 options:
   max_total_bytes:
@@ -60,6 +63,39 @@ options:
         as a breach.
     type: bool
     default: false
+  thresholds:
+    description:
+      - The same limits as one mapping, with the names of the options above - how playbooks and roles pass
+        them on (C(nodewatch_thresholds)).
+      - A limit also given as its own option takes that option's value.
+    type: dict
+    suboptions:
+      max_total_bytes:
+        description: See O(max_total_bytes).
+        type: raw
+      max_percent:
+        description: See O(max_percent).
+        type: raw
+      max_image_count:
+        description: See O(max_image_count).
+        type: raw
+      max_growth_bytes:
+        description: See O(max_growth_bytes).
+        type: raw
+      max_growth_percent:
+        description: See O(max_growth_percent).
+        type: raw
+      deny:
+        description: See O(deny).
+        type: list
+        elements: str
+      allow_new:
+        description: See O(allow_new).
+        type: list
+        elements: str
+      fail_on_new_images:
+        description: See O(fail_on_new_images).
+        type: bool
   rule_sets:
     description:
       - Limits for groups of nodes. A node gets the limits of the first rule set whose O(rule_sets[].selector)

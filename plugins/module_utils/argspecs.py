@@ -11,6 +11,7 @@
 | how images are read | ``IMAGE_READING`` | ``nodewatch.k8s.image_reading`` |
 | limits | ``threshold_spec()`` (from ``drift.rules.THRESHOLDS``) | ``nodewatch.k8s.thresholds`` |
 | baseline | ``BASELINE`` | ``nodewatch.k8s.baseline`` |
+| report files | ``REPORT`` | ``nodewatch.k8s.report`` |
 
 Plain dicts (nothing imported from Ansible), so tests compare each spec with its fragment.
 """
@@ -20,8 +21,9 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import SOURCES
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLDS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import SOURCES, build_policy
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLD_KEYS, THRESHOLDS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.report.audit import FORMATS as REPORT_FORMATS
 
 NODE_SELECTION = {
     "label_selectors": {"type": "list", "elements": "str", "default": []},
@@ -42,6 +44,12 @@ BASELINE = {
         "name": {"type": "str", "default": "nodewatch-baseline"},
     }},
     "baseline_path": {"type": "path"},
+}
+BASELINE_REQUIRED_IF = [("baseline_source", "file", ["baseline_path"])]
+
+REPORT = {
+    "report_format": {"type": "list", "elements": "str", "choices": list(REPORT_FORMATS), "default": ["markdown"]},
+    "report_path": {"type": "path"},
 }
 
 # How each kind of threshold arrives from Ansible: sizes and percentages as raw values (5Gi, "80%"),
@@ -70,8 +78,10 @@ def threshold_options(top_level=True):
 
 
 def threshold_spec():
-    """The thresholds at the top level plus ``rule_sets`` of name, selector and thresholds."""
+    """The thresholds at the top level, ``thresholds`` (all of them as one mapping, which is how
+    playbooks pass them on) and ``rule_sets`` of name, selector and thresholds."""
     spec = threshold_options(top_level=True)
+    spec["thresholds"] = {"type": "dict", "options": threshold_options(top_level=False)}
     spec["rule_sets"] = {"type": "list", "elements": "dict", "default": [], "options": {
         "name": {"type": "str", "required": True},
         "selector": {"type": "str", "required": True},
@@ -87,3 +97,19 @@ def merged(*families, **own):
         spec.update(copy.deepcopy(family))
     spec.update(own)
     return spec
+
+
+def policy_from(params):
+    """The ``drift.rules.Policy`` of a module's threshold options (flat, ``thresholds``, ``rule_sets``)."""
+    return build_policy(dict((key, params[key]) for key in THRESHOLD_KEYS), params["rule_sets"], params["thresholds"])
+
+
+def check_options(params):
+    """The keyword arguments of ``drift.check.check_drift`` (and the audit) the families give."""
+    names = list(NODE_SELECTION) + list(IMAGE_READING) + list(BASELINE)
+    return dict((name, params[name]) for name in names)
+
+
+def pool_size(params):
+    """Connections the module's client needs: one per concurrent kubelet read, at least 10."""
+    return max(10, params["imagefs_concurrency"] or 0)

@@ -260,17 +260,16 @@ policy:
 from ansible_collections.nodewatch.k8s.plugins.module_utils.ansible_module import run_module
 from ansible_collections.nodewatch.k8s.plugins.module_utils.argspecs import (
     BASELINE,
+    BASELINE_REQUIRED_IF,
     IMAGE_READING,
     NODE_SELECTION,
+    check_options,
     merged,
+    policy_from,
+    pool_size,
     threshold_spec,
 )
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import (
-    UPDATE_CHOICES,
-    build_policy,
-    check_drift,
-)
-from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLD_KEYS
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import UPDATE_CHOICES, check_drift
 
 ARGUMENT_SPEC = merged(
     threshold_spec(), NODE_SELECTION, IMAGE_READING, BASELINE,
@@ -281,24 +280,16 @@ ARGUMENT_SPEC = merged(
 
 def handle(module):
     params = module.params
-    policy = build_policy(dict((k, params[k]) for k in THRESHOLD_KEYS), params["rule_sets"])
-    client = module.get_client(pool_maxsize=max(10, params["imagefs_concurrency"] or 0))
-    result = check_drift(
-        client, policy, label_selectors=params["label_selectors"],
-        field_selectors=params["field_selectors"], baseline_source=params["baseline_source"],
-        baseline_configmap=params["baseline_configmap"], baseline_path=params["baseline_path"],
-        update_baseline=params["update_baseline"], check_mode=module.check_mode,
-        max_images=params["max_images"], imagefs=params["imagefs"],
-        imagefs_concurrency=params["imagefs_concurrency"], imagefs_timeout=params["imagefs_timeout"],
-        want_diff=module._diff)
+    client = module.get_client(pool_maxsize=pool_size(params))
+    result = check_drift(client, policy_from(params), update_baseline=params["update_baseline"],
+                         check_mode=module.check_mode, want_diff=module._diff, **check_options(params))
     if params["fail_on_breach"] and not result["ok"]:
         module.fail_json(msg=result["summary"], **result)
     return result
 
 
 def main():
-    run_module(ARGUMENT_SPEC, handle, supports_check_mode=True,
-               required_if=[("baseline_source", "file", ["baseline_path"])])
+    run_module(ARGUMENT_SPEC, handle, supports_check_mode=True, required_if=BASELINE_REQUIRED_IF)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,19 @@ class PlaybookRun:
         self.stderr = stderr
         self.results = results
 
+    def _named(self, task_name):
+        # A role's task is recorded as "role : name"; the playbooks' tasks live in roles.
+        return [r for r in self.results if r["task"] == task_name or r["task"].endswith(" : " + task_name)]
+
     def result(self, task_name):
         """The result of the last task with this name."""
-        matches = [r for r in self.results if r["task"] == task_name]
+        matches = self._named(task_name)
         assert matches, "no task named %r ran; tasks: %s\n%s\n%s" % (
             task_name, [r["task"] for r in self.results], self.stdout[-3000:], self.stderr[-3000:])
         return matches[-1]["result"]
 
     def status(self, task_name):
-        return [r for r in self.results if r["task"] == task_name][-1]["status"]
+        return self._named(task_name)[-1]["status"]
 
     def __repr__(self):
         return "PlaybookRun(rc=%s)\nSTDOUT:\n%s\nSTDERR:\n%s" % (self.rc, self.stdout[-4000:], self.stderr[-2000:])

@@ -15,6 +15,7 @@ from fakekube import Rule, make_cluster
 from harness import local_play, run_playbook
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import baseline as bl
+from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.names import MANAGED_BY, MANAGED_BY_LABEL
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.check import (
     BaselineAccessError,
@@ -76,7 +77,7 @@ def configmap(kube, name, namespace="default"):
 
 
 def put_configmap(kube, name, data, managed=True, namespace="default"):
-    labels = {bl.MANAGED_BY_LABEL: bl.MANAGED_BY} if managed else {}
+    labels = {MANAGED_BY_LABEL: MANAGED_BY} if managed else {}
     kube.create({"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": name, "namespace": namespace, "labels": labels}, "data": data})
 
@@ -278,7 +279,7 @@ def test_configmap_baselines_check_mode_diff_conflicts_and_refusals(seeded_kube,
             assert word in run.result(name)["msg"], (name, run.result(name)["msg"])
     assert configmap(kube, "corrupt")["data"] == {"baseline.json": "{oops"}
     assert configmap(kube, "v2")["data"] == v2
-    assert bl.MANAGED_BY_LABEL not in (configmap(kube, "foreign")["metadata"].get("labels") or {})
+    assert MANAGED_BY_LABEL not in (configmap(kube, "foreign")["metadata"].get("labels") or {})
     assert run.result("forbidden")["status"] == 403
 
 

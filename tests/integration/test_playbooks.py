@@ -13,6 +13,7 @@ import pytest
 from harness import run_playbook
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift import baseline as bl
+from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import node_image_facts
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ def test_audit_drift_check_and_capture_baseline(seeded_kube, kubeconfig, tmp_pat
     run = run_playbook(tmp_path, "nodewatch.k8s.audit", env={"KUBECONFIG": kubeconfig})
     assert run.rc == 2, run
     failed = failure(run)
-    assert failed["task"] == "Fail when a limit is crossed"
+    assert failed["task"] == "nodewatch.k8s.image_audit : Fail when a limit is crossed"
     for words in ("node %s" % NODE, "rule max_growth_bytes", "grew by 12.0 GiB", "limit 10.0 GiB"):
         assert words in failed["result"]["msg"], failed["result"]["msg"]
         assert words in run.stdout
@@ -68,7 +69,7 @@ def test_audit_drift_check_and_capture_baseline(seeded_kube, kubeconfig, tmp_pat
     assert "BREACH max_growth_bytes" in row
     # columns line up: every size ends where the TOTAL heading ends
     end = table[0].index("TOTAL") + len("TOTAL")
-    for facts in run.result("Read the image storage of the nodes")["nodes"]:
+    for facts in (node_image_facts(node) for node in kube.list("v1", "Node")):
         line = [text for text in table if text.startswith(facts["name"] + " ")][0]
         assert line.index(" " + facts["total_human"]) + 1 + len(facts["total_human"]) == end, table
     report = (tmp_path / "nodewatch-audit.md").read_text()

@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.common.untrusted import seconds
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline import (
     BaselineError,
     ConfigMapBaselineStore,
@@ -32,6 +33,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.baseline impor
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.configmaps import NotManagedError
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import (
+    BASELINE_THRESHOLDS_TEXT,
     DriftConfigError,
     Policy,
     evaluate_cluster,
@@ -46,6 +48,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting im
     DEFAULT_MAX_IMAGES,
     node_image_facts,
 )
+from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.model import node_brief
 from ansible_collections.nodewatch.k8s.plugins.module_utils.nodes.ops import select_nodes
 
 __all__ = ["check_drift", "build_policy", "open_baseline", "BaselineLocation", "BaselineAccessError",
@@ -76,17 +79,25 @@ def _unset(value):
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def build_policy(thresholds=None, rule_sets=None):
+def _empty_list(value):
+    return isinstance(value, (list, tuple)) and not value
+
+
+def build_policy(thresholds=None, rule_sets=None, mapping=None):
     """A ``drift.Policy`` from flat threshold options and rule sets.
 
-    ``thresholds``: a dict of ``drift.rules.THRESHOLD_KEYS`` (None values = not checked). Raises
+    ``thresholds``: a dict of ``drift.rules.THRESHOLD_KEYS`` (None values = not checked).
+    ``mapping``: the same limits as one mapping (the modules' ``thresholds`` option); a limit set
+    in ``thresholds`` wins over the same one in ``mapping``. Raises
     ``DriftConfigError`` whose message names the option, e.g. ``max_percent must be a percentage
     between 0 and 100 ..., got 120`` or ``rule_sets[1] (gpu).thresholds.max_total_bytes: ...``.
     """
-    flat = dict((k, v) for k, v in (thresholds or {}).items() if not _unset(v))
-    for key in ("deny", "allow_new"):
-        if flat.get(key) == []:
-            del flat[key]
+    if mapping is not None and not isinstance(mapping, dict):
+        raise DriftConfigError("invalid drift threshold: thresholds must be a mapping of limits, got %r" % (mapping,))
+    flat = dict((k, v) for k, v in (mapping or {}).items() if not _unset(v) and not _empty_list(v))
+    # An option left at its default (an empty list, false) does not hide the mapping's value.
+    flat.update((k, v) for k, v in (thresholds or {}).items()
+                if not _unset(v) and not _empty_list(v) and v is not False)
     sets = []
     for item in rule_sets or ():
         if isinstance(item, dict):
@@ -243,14 +254,27 @@ class _Collector:
                    "images": [{"key": k, "size_bytes": s} for k, s in images.items()]}
 
 
-def _node_pairs(client, label_selectors, field_selectors, max_images, page_size, collector):
+def _node_pairs(client, label_selectors, field_selectors, max_images, page_size, collector, report_options):
+    top = 0
+    group_by = None
+    if report_options is not None:
+        top = report_options.get("top", 0)
+        group_by = report_options.get("group_by")
     for node in select_nodes(client, None, label_selectors, field_selectors, limit=page_size):
-        facts = node_image_facts(node, top=0, max_images=max_images, include_images=True)
+        facts = node_image_facts(node, top=top, max_images=max_images, include_images=True, group_by=group_by)
         if not facts.get("name"):
             continue
+        if report_options is not None:
+            facts["node"] = node_brief(node)
         labels = (node.get("metadata") or {}).get("labels") or {}
         if collector is not None:
             collector.add(facts)
+        yield facts, labels
+
+
+def _observed(pairs, observe):
+    for facts, labels in pairs:
+        observe(facts, labels)
         yield facts, labels
 
 
@@ -272,6 +296,7 @@ def _with_imagefs(pairs, reader, stats, batch=IMAGEFS_BATCH):
                 facts["imagefs"] = result["imagefs"]
                 stats.measured += 1
             else:
+                facts["imagefs_error"] = result.get("imagefs_error") or "unknown error"
                 stats.failed += 1
                 if len(stats.errors) < IMAGEFS_ERRORS_LISTED:
                     stats.errors.append(result.get("imagefs_error") or "unknown error")
@@ -308,7 +333,7 @@ def _update_mode(value):
 def check_drift(client, policy, label_selectors=None, field_selectors=None, baseline_source="none",
                 baseline_configmap=None, baseline_path=None, update_baseline="false", check_mode=False,
                 max_images=DEFAULT_MAX_IMAGES, imagefs=False, imagefs_concurrency=10, imagefs_timeout=10.0,
-                want_diff=False, page_size=500, captured_at=None, cluster=None):
+                want_diff=False, page_size=500, captured_at=None, cluster=None, observe=None, report_options=None):
     """Run one drift check; returns the module's result (without ``failed``).
 
     ``policy``: a ``drift.Policy`` (see ``build_policy``) or a dict for ``Policy.from_dict``.
@@ -321,6 +346,10 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
     ``baseline`` (``source``, ``configmap``/``path``, ``found``, ``captured_at``, ``nodes``,
     ``updated``, ``new_captured_at``, ``configmaps``), ``policy`` and, with ``want_diff`` and a
     write, ``diff`` (``before``/``after`` texts of ``baseline.diff_baselines``).
+
+    ``observe(facts, labels)``, when given, sees every node's facts on the same pass (the audit
+    builds its report from them): with ``report_options`` (``top``, ``group_by``) the facts also
+    carry the node's largest images, group values and ``node`` (``nodes.model.node_brief``).
     """
     policy = Policy.coerce(policy)
     mode = _update_mode(update_baseline)
@@ -331,8 +360,7 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
         if isinstance(imagefs_concurrency, bool) or not isinstance(imagefs_concurrency, int) or \
                 not 1 <= imagefs_concurrency <= 64:
             raise ValidationError("imagefs_concurrency must be from 1 to 64, got %r" % (imagefs_concurrency,))
-        if isinstance(imagefs_timeout, bool) or not isinstance(imagefs_timeout, (int, float)) or imagefs_timeout <= 0:
-            raise ValidationError("imagefs_timeout must be a positive number of seconds, got %r" % (imagefs_timeout,))
+        imagefs_timeout = seconds(imagefs_timeout, "imagefs_timeout", error=ValidationError, allow_zero=False)
     location = open_baseline(client, baseline_source, baseline_configmap, baseline_path)
     if mode != "false" and location.store is None:
         raise ValidationError("update_baseline: %s needs a place to keep the baseline: set baseline_source to "
@@ -344,7 +372,7 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
         location.check_writable()
 
     collector = _Collector() if mode != "false" else None
-    pairs = _node_pairs(client, label_selectors, field_selectors, max_images, page_size, collector)
+    pairs = _node_pairs(client, label_selectors, field_selectors, max_images, page_size, collector, report_options)
     notes = []
     reader = None
     stats = None
@@ -354,6 +382,8 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
         reader = ImageFsReader(client, imagefs_concurrency, imagefs_timeout)
         stats = _ImageFsStats()
         pairs = _with_imagefs(pairs, reader, stats)
+    if observe is not None:
+        pairs = _observed(pairs, observe)
     try:
         report = evaluate_cluster(pairs, policy, old)
     finally:
@@ -369,7 +399,7 @@ def check_drift(client, policy, label_selectors=None, field_selectors=None, base
         report["notes"] = [n for n in report["notes"] if not n.startswith(_NO_BASELINE_NOTE)]
         unchecked = ""
         if policy.uses_baseline:
-            unchecked = ": max_growth_bytes, max_growth_percent and fail_on_new_images were not checked"
+            unchecked = ": %s were not checked" % BASELINE_THRESHOLDS_TEXT
         notes.append("no baseline was found %s%s%s" % (
             location.where, unchecked,
             "; this task captures it" if mode == "true" else

@@ -153,16 +153,18 @@ THRESHOLDS = (
     Threshold("fail_on_new_images", "bool", True),
 )
 THRESHOLD_KEYS = tuple(t.name for t in THRESHOLDS)
+_BASELINE_KEYS = [t.name for t in THRESHOLDS if t.needs_baseline]
+# "max_growth_bytes, max_growth_percent and fail_on_new_images": what no baseline leaves unchecked.
+BASELINE_THRESHOLDS_TEXT = ", ".join(_BASELINE_KEYS[:-1]) + " and " + _BASELINE_KEYS[-1]
 _READERS = {
-    "size": lambda key, value, where: _coerce_size(key, value, where),
-    "percent": lambda key, value, where: _coerce_percent(key, value, where, maximum=100),
+    "size": _coerce_size,
+    "percent": _coerce_percent,
     # A share of capacity cannot exceed 100 %; growth since the baseline can (a node may double).
     "growth_percent": lambda key, value, where: _coerce_percent(key, value, where, maximum=None),
-    "count": lambda key, value, where: _coerce_count(key, value, where),
-    "patterns": lambda key, value, where: _coerce_patterns(key, value, where),
-    "bool": lambda key, value, where: _coerce_bool(key, value, where),
+    "count": _coerce_count,
+    "patterns": _coerce_patterns,
+    "bool": _coerce_bool,
 }
-_UNSET = {"patterns": (), "bool": False}
 
 
 class Thresholds:
@@ -719,8 +721,7 @@ def evaluate_cluster(facts_iter_with_labels, policy, baseline=None, keep_results
     removed = sorted(set(base_nodes) - seen) if base_nodes is not None else []
     notes = []
     if base_nodes is None and policy.uses_baseline:
-        notes.append("no baseline was given: max_growth_bytes, max_growth_percent and fail_on_new_images "
-                     "were not checked")
+        notes.append("no baseline was given: %s were not checked" % BASELINE_THRESHOLDS_TEXT)
     if duplicates:
         notes.append("node(s) reported more than once in the facts: %s" % ", ".join(sorted(set(duplicates))))
     for code in note_order:

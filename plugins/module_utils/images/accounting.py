@@ -380,43 +380,67 @@ def cluster_image_report(facts_iter, top=10, group_by=None):
     them, of images on more than one node), ``unique_bytes`` (bytes of images on exactly one
     node; ``shared_bytes + unique_bytes == total_bytes``), ``distinct_bytes`` (each distinct
     image counted once, at the largest size any node reports for it),
-    ``largest_images`` (top ``top`` by size) and ``most_common_images`` (top ``top`` by node
+    ``largest_images`` (top ``top`` by size), ``most_common_images`` (top ``top`` by node
     count), each ``{"key", "name", "digest", "tags", "size_bytes", "size_human", "node_count",
-    "nodes"}`` with the first 10 node names, ``groups``
+    "nodes"}`` with the first 10 node names, ``heaviest_images`` (top ``top`` by the bytes an
+    image takes summed over the nodes that hold it: the same plus ``total_bytes`` and
+    ``total_human``), ``groups``
     (``{group key: {value: {"node_count", "total_bytes", "image_count", "nodes_truncated"}}}``)
     and ``notes`` (plain sentences on what limits the numbers).
 
     Unnamed images (``"<unnamed:INDEX>"``) cannot be matched across nodes, so each counts as
     distinct and unique to its node.
     """
-    # One dict per counter rather than one record per image: dicts holding only strings and
-    # numbers are invisible to the garbage collector, which otherwise dominates the cost when
-    # a cluster has hundreds of thousands of distinct images.
-    largest_size = {}
-    node_counts = {}
-    placed_bytes = {}
-    last_node = {}
-    listed_nodes = {}   # the first node's name; a list once a second node has the image
-    first_tags = {}     # the first non-empty tags seen
-    groups = {}
-    group_keys = list(group_by) if group_by is not None else None
-    node_count = 0
-    nodes_truncated = 0
-    image_count_total = 0
-    total_bytes = 0
-    unnamed = 0
-    size_mismatch = set()
-
+    accounting = ImageAccounting(group_by)
     for facts in facts_iter:
+        accounting.add(facts)
+    return accounting.report(top)
+
+
+class ImageAccounting:
+    """``cluster_image_report`` one node at a time, for callers that also do something else with
+    each node as it streams by (the audit checks limits on the same pass).
+
+    Memory grows with the number of distinct images, not of nodes.
+    """
+
+    def __init__(self, group_by=None):
+        # One dict per counter rather than one record per image: dicts holding only strings and
+        # numbers are invisible to the garbage collector, which otherwise dominates the cost when
+        # a cluster has hundreds of thousands of distinct images.
+        self.largest_size = {}
+        self.node_counts = {}
+        self.placed_bytes = {}
+        self.last_node = {}
+        self.listed_nodes = {}   # the first node's name; a list once a second node has the image
+        self.first_tags = {}     # the first non-empty tags seen
+        self.groups = {}
+        self.group_keys = list(group_by) if group_by is not None else None
+        self.node_count = 0
+        self.nodes_truncated = 0
+        self.image_count_total = 0
+        self.total_bytes = 0
+        self.unnamed = 0
+        self.size_mismatch = set()
+
+    def add(self, facts):
+        """Account for one node's facts (``node_image_facts(..., include_images=True)``)."""
+        largest_size = self.largest_size
+        node_counts = self.node_counts
+        placed_bytes = self.placed_bytes
+        last_node = self.last_node
+        listed_nodes = self.listed_nodes
+        first_tags = self.first_tags
         images = facts.get("images")
         node_name = facts.get("name")
         if images is None:
             raise ValueError("the image facts of node %r have no 'images' list; produce them with "
                              "node_image_facts(..., include_images=True)" % (node_name,))
-        node_count += 1
+        self.node_count += 1
+        node_count = self.node_count
         truncated = bool(facts.get("truncated"))
-        nodes_truncated += truncated
-        image_count_total += len(images)
+        self.nodes_truncated += truncated
+        self.image_count_total += len(images)
 
         node_bytes = 0
         for image in images:
@@ -424,7 +448,7 @@ def cluster_image_report(facts_iter, top=10, group_by=None):
             size = image["size_bytes"]
             node_bytes += size
             if key.startswith(UNNAMED_PREFIX):
-                unnamed += 1
+                self.unnamed += 1
                 key = "%s%s%d" % (key, _NODE_SEPARATOR, node_count)
             previous = largest_size.get(key)
             if previous is None:
@@ -439,7 +463,7 @@ def cluster_image_report(facts_iter, top=10, group_by=None):
             if not first_tags[key] and image.get("tags"):
                 first_tags[key] = image["tags"]
             if size != previous:
-                size_mismatch.add(key)
+                self.size_mismatch.add(key)
                 if size > previous:
                     largest_size[key] = size
             # An image listed twice on one node (possible for tag-keyed images) is still on one node.
@@ -451,76 +475,86 @@ def cluster_image_report(facts_iter, top=10, group_by=None):
                     listed_nodes[key] = [listed, node_name]
                 elif len(listed) < NODES_LISTED_PER_IMAGE:
                     listed.append(node_name)
-        total_bytes += node_bytes
+        self.total_bytes += node_bytes
 
         values = facts.get("group_values") or {}
-        keys = group_keys if group_keys is not None else list(values)
+        keys = self.group_keys if self.group_keys is not None else list(values)
         for group_key in keys:
             if group_key not in values:
                 raise ValueError("the image facts of node %r have no group value for %r; pass "
                                  "group_by=%r to node_image_facts as well"
-                                 % (node_name, group_key, group_keys))
-            bucket = groups.setdefault(group_key, {}).get(values[group_key])
+                                 % (node_name, group_key, self.group_keys))
+            bucket = self.groups.setdefault(group_key, {}).get(values[group_key])
             if bucket is None:
-                bucket = groups[group_key][values[group_key]] = {
+                bucket = self.groups[group_key][values[group_key]] = {
                     "node_count": 0, "total_bytes": 0, "image_count": 0, "nodes_truncated": 0}
             bucket["node_count"] += 1
             bucket["total_bytes"] += node_bytes
             bucket["image_count"] += len(images)
             bucket["nodes_truncated"] += truncated
 
-    shared_bytes = 0
-    unique_bytes = 0
-    for key, count in node_counts.items():
-        if count > 1:
-            shared_bytes += placed_bytes[key]
-        else:
-            unique_bytes += placed_bytes[key]
-    distinct_bytes = sum(largest_size.values())
-
-    limit = max(top, 0) if top is not None else len(largest_size)
-    largest = heapq.nlargest(limit, largest_size, key=lambda k: (largest_size[k], node_counts[k]))
-    most_common = heapq.nlargest(limit, node_counts, key=lambda k: (node_counts[k], largest_size[k]))
-
-    def describe(key):
-        nodes = listed_nodes[key]
+    def describe(self, key, placed=False):
+        nodes = self.listed_nodes[key]
         name, image_digest = _describe_key(key.partition(_NODE_SEPARATOR)[0])
-        result = _image_dict(name, image_digest, first_tags[key], largest_size[key])
-        result.update(key=key.partition(_NODE_SEPARATOR)[0], node_count=node_counts[key],
+        result = _image_dict(name, image_digest, self.first_tags[key], self.largest_size[key])
+        result.update(key=key.partition(_NODE_SEPARATOR)[0], node_count=self.node_counts[key],
                       nodes=list(nodes) if type(nodes) is list else [nodes])
+        if placed:
+            result["total_bytes"] = self.placed_bytes[key]
+            result["total_human"] = human_bytes(self.placed_bytes[key])
         return result
 
-    notes = []
-    if nodes_truncated:
-        notes.append("%d of %d nodes list as many images as the kubelet reports "
-                     "(nodeStatusMaxImages), so they probably have more: image counts and byte "
-                     "totals are lower bounds, and images shown on one node may be on others too"
-                     % (nodes_truncated, node_count))
-    if unnamed:
-        notes.append("%d image entries have no name; each is counted as a distinct image found on "
-                     "its node only" % unnamed)
-    if size_mismatch:
-        notes.append("%d images are reported with different sizes on different nodes (container "
-                     "runtimes measure differently); distinct_bytes uses the largest size"
-                     % len(size_mismatch))
+    def report(self, top=10):
+        """The cluster report (see ``cluster_image_report``) of what was added so far."""
+        largest_size = self.largest_size
+        node_counts = self.node_counts
+        placed_bytes = self.placed_bytes
+        shared_bytes = 0
+        unique_bytes = 0
+        for key, count in node_counts.items():
+            if count > 1:
+                shared_bytes += placed_bytes[key]
+            else:
+                unique_bytes += placed_bytes[key]
+        distinct_bytes = sum(largest_size.values())
 
-    return {
-        "node_count": node_count,
-        "nodes_truncated": nodes_truncated,
-        "lower_bound": nodes_truncated > 0,
-        "image_count_total": image_count_total,
-        "distinct_images": len(largest_size),
-        "total_bytes": total_bytes,
-        "total_human": human_bytes(total_bytes),
-        "shared_bytes": shared_bytes,
-        "unique_bytes": unique_bytes,
-        "distinct_bytes": distinct_bytes,
-        "distinct_human": human_bytes(distinct_bytes),
-        "largest_images": [describe(key) for key in largest],
-        "most_common_images": [describe(key) for key in most_common],
-        "groups": groups,
-        "notes": notes,
-    }
+        limit = max(top, 0) if top is not None else len(largest_size)
+        largest = heapq.nlargest(limit, largest_size, key=lambda k: (largest_size[k], node_counts[k]))
+        most_common = heapq.nlargest(limit, node_counts, key=lambda k: (node_counts[k], largest_size[k]))
+        heaviest = heapq.nlargest(limit, placed_bytes, key=lambda k: (placed_bytes[k], node_counts[k]))
+
+        notes = []
+        if self.nodes_truncated:
+            notes.append("%d of %d nodes list as many images as the kubelet reports "
+                         "(nodeStatusMaxImages), so they probably have more: image counts and byte "
+                         "totals are lower bounds, and images shown on one node may be on others too"
+                         % (self.nodes_truncated, self.node_count))
+        if self.unnamed:
+            notes.append("%d image entries have no name; each is counted as a distinct image found on "
+                         "its node only" % self.unnamed)
+        if self.size_mismatch:
+            notes.append("%d images are reported with different sizes on different nodes (container "
+                         "runtimes measure differently); distinct_bytes uses the largest size"
+                         % len(self.size_mismatch))
+
+        return {
+            "node_count": self.node_count,
+            "nodes_truncated": self.nodes_truncated,
+            "lower_bound": self.nodes_truncated > 0,
+            "image_count_total": self.image_count_total,
+            "distinct_images": len(largest_size),
+            "total_bytes": self.total_bytes,
+            "total_human": human_bytes(self.total_bytes),
+            "shared_bytes": shared_bytes,
+            "unique_bytes": unique_bytes,
+            "distinct_bytes": distinct_bytes,
+            "distinct_human": human_bytes(distinct_bytes),
+            "largest_images": [self.describe(key) for key in largest],
+            "most_common_images": [self.describe(key) for key in most_common],
+            "heaviest_images": [self.describe(key, placed=True) for key in heaviest],
+            "groups": self.groups,
+            "notes": notes,
+        }
 
 
 def compile_name_filter(pattern, kind="glob"):

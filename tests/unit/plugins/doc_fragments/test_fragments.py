@@ -19,6 +19,7 @@ FAMILIES = {
     "image_reading": argspecs.IMAGE_READING,
     "thresholds": argspecs.threshold_spec(),
     "baseline": argspecs.BASELINE,
+    "report": argspecs.REPORT,
 }
 
 
@@ -50,5 +51,6 @@ def test_fragment_documents_its_spec(fragment):
 
 def test_every_threshold_is_an_option_at_the_top_and_in_rule_sets():
     docs = documented("thresholds")
-    assert [k for k in docs if k != "rule_sets"] == list(THRESHOLD_KEYS)
+    assert [k for k in docs if k not in ("rule_sets", "thresholds")] == list(THRESHOLD_KEYS)
+    assert list(docs["thresholds"]["suboptions"]) == list(THRESHOLD_KEYS)
     assert list(docs["rule_sets"]["suboptions"]["thresholds"]["suboptions"]) == list(THRESHOLD_KEYS)

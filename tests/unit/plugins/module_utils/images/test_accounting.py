@@ -660,3 +660,19 @@ def test_any_image_list_is_accounted_for(entries):
     assert len(set(image["key"] for image in facts["images"] if image["key"].startswith("<unnamed:"))) == \
         len([m for m in facts["malformed"] if m["counted"]])
     json.dumps(facts)
+
+
+def test_heaviest_images_weigh_size_times_nodes():
+    report = report_for(small_cluster(), top=3)
+    assert [(i["name"], i["total_bytes"], i["node_count"]) for i in report["heaviest_images"]] == [
+        ("a.io/a", 300, 3), ("b.io/b", 100, 2), ("c.io/c", 30, 1)]
+    assert report["heaviest_images"][0]["total_human"] == "300 B"
+
+
+def test_accounting_one_node_at_a_time_equals_the_whole_report():
+    from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting import ImageAccounting
+    group_by = ["topology.kubernetes.io/zone"]
+    accounting = ImageAccounting(group_by)
+    for node in small_cluster():
+        accounting.add(node_image_facts(node, include_images=True, group_by=group_by))
+    assert accounting.report(5) == report_for(small_cluster(), top=5, group_by=group_by)
