@@ -23,6 +23,8 @@ from fakekube import Rule
 from fakekube import resources as fake_resources
 from harness import run_playbook
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLD_KEYS
+
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate (requirements-dev.txt)")
 
 pytestmark = pytest.mark.integration
@@ -348,7 +350,9 @@ def test_the_cronjob_command_runs_the_drift_check_with_the_daemons_limits(seeded
     shown = json.loads(checked.stdout)
     drift_vars = yaml.safe_load(seeded_kube.get("v1", "ConfigMap", "nodewatch-watcher-config", NS)["data"]["drift-check.yml"])
     assert shown["thresholds"] == {"max_percent": 20}
-    assert drift_vars["nodewatch_max_percent"] == 20 and drift_vars["nodewatch_max_growth_bytes"] is None
+    # exactly the daemon's limits, replacing the drift check's defaults (no growth limit here)
+    assert drift_vars["nodewatch_thresholds"] == {"max_percent": 20}
+    assert not set(drift_vars) & set("nodewatch_" + name for name in THRESHOLD_KEYS)
     once = _run_container(daemon, daemon_remap, sa_kubeconfig, tmp_path, command=entrypoint + ["--once"])
     assert once.returncode == 0, once.stderr[-3000:]
     assert "threshold_crossed" in once.stdout
@@ -369,6 +373,8 @@ def test_the_cronjob_command_runs_the_drift_check_with_the_daemons_limits(seeded
     ({"watcher_drift_schedule": "61 * * * *"},
      "watcher_drift_schedule '61 * * * *' is not a valid cron schedule: minute '61' is outside 0-59"),
     ({"watcher_drift_schedule": "0 3 * *"}, "it has 4 fields; cron needs 5"),
+    # Kubernetes' CronJob parser refuses 7 for Sunday, which cron and systemd accept.
+    ({"watcher_drift_schedule": "0 3 * * 7"}, "day of week '7' is outside 0-6"),
     ({"watcher_mode": "k8s"}, "watcher_mode must be one of: cluster, host"),
     ({"watcher_thresholds": {"max_percent": 180}},
      "thresholds.max_percent: percentage 180 is out of range: it must be between 0 and 100"),
@@ -527,9 +533,7 @@ def test_cron_schedules_become_systemd_calendars_with_the_same_run_times(tmp_pat
         "ansible.builtin.template": {"src": os.path.join(ROLE, "templates", "host", "drift-check.timer.j2"),
                                      "dest": str(out) + "-{{ idx }}.timer"},
         "loop": SCHEDULES, "loop_control": {"index_var": "idx"},
-        "vars": {"watcher_drift_schedule": "{{ item }}", "__watcher_drift_unit": "nodewatch-watcher-drift-check",
-                 "__watcher_schedule": "{{ lookup('ansible.builtin.template', '%s') | from_json }}"
-                                       % os.path.join(ROLE, "templates", "cron_fields.j2")}}]}]
+        "vars": {"watcher_drift_schedule": "{{ item }}", "__watcher_drift_unit": "nodewatch-watcher-drift-check"}}]}]
     run = run_playbook(tmp_path, play)
     assert run.rc == 0, run
     base = datetime(2026, 2, 25, 13, 37, tzinfo=timezone.utc)  # a Wednesday
@@ -593,11 +597,15 @@ def test_alert_rules_and_dashboard_use_only_metrics_the_daemon_exposes():
     used = set()
     for group in rules["groups"]:
         for rule in group["rules"]:
-            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
-            assert rule["labels"]["severity"] in ("info", "warning", "critical")
-            assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+            if "record" in rule:
+                assert set(rule) <= {"record", "expr", "labels"}, rule
+                assert re.match(r"(node|cluster):nodewatch_\w+:\w+$", rule["record"]), rule
+            else:
+                assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+                assert rule["labels"]["severity"] in ("info", "warning", "critical")
+                assert rule["annotations"]["summary"] and rule["annotations"]["description"]
             expr = rule["expr"]
-            assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), rule["alert"]
+            assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), rule
             used |= set(re.findall(r"\bnodewatch_\w+", expr))
     assert used and used <= exposed, used - exposed
     with open(os.path.join(ROOT, "extras", "grafana", "nodewatch-dashboard.json")) as handle:
