@@ -16,7 +16,7 @@ description:
   - Undefined variables are left out. A variable set to null or to an empty string is returned as it is -
     it switches that limit off, even when the mapping it is combined with sets it.
   - The playbooks C(nodewatch.k8s.audit), C(nodewatch.k8s.drift_check) and C(nodewatch.k8s.fleet_audit)
-    (role C(nodewatch.k8s.image_audit)) combine it with C(nodewatch_thresholds).
+    (role C(nodewatch.k8s.nodewatch)) combine it with C(nodewatch_thresholds).
 options:
   prefix:
     description: The prefix of the variables' names.

@@ -38,8 +38,8 @@ def label(guide):
 
 
 # A pandoc filter: links to another guide become docsite references, HTML comments (markers for
-# tests) are dropped, and headings get no labels of pandoc's own (every label in a collection's docs
-# must carry its prefix). Done inside pandoc, so that tables are laid out with the final text.
+# tests) are dropped, headings get no labels of pandoc's own (every label in a collection's docs
+# must carry its prefix), and pictures become the sentence that names them. Done inside pandoc, so that tables are laid out with the final text.
 LUA_FILTER = """
 local labels = {%s}
 function Link(link)
@@ -58,6 +58,11 @@ end
 function Header(header)
   header.identifier = ""
   return header
+end
+function Image(image)
+  -- A docsite build copies no pictures: name the figure and where it lies instead.
+  local alt = pandoc.utils.stringify(image.caption)
+  return pandoc.Emph({pandoc.Str("Figure: " .. alt .. " (docs/" .. image.src .. " in the collection)")})
 end
 """
 

@@ -59,7 +59,7 @@ def test_audit_drift_check_and_capture_baseline(seeded_kube, kubeconfig, tmp_pat
     run = run_playbook(tmp_path, "nodewatch.k8s.audit", env={"KUBECONFIG": kubeconfig})
     assert run.rc == 2, run
     failed = failure(run)
-    assert failed["task"] == "nodewatch.k8s.image_audit : Fail when a limit is crossed"
+    assert failed["task"] == "nodewatch.k8s.nodewatch : Fail when a limit is crossed"
     for words in ("node %s" % NODE, "rule max_growth_bytes", "grew by 12.0 GiB", "limit 10.0 GiB"):
         assert words in failed["result"]["msg"], failed["result"]["msg"]
         assert words in run.stdout
