@@ -134,8 +134,8 @@ breaches:
       type: str
     rule:
       description:
-        - The rule crossed - V(max_total_bytes), V(max_percent), V(max_image_count), V(max_growth_bytes),
-          V(max_growth_percent), V(deny) or V(new_image).
+        - The rule crossed, named after the limit option that set it (V(max_percent), V(deny)...), or
+          V(new_image) for O(fail_on_new_images).
       type: str
     rule_set:
       description: The rule set whose limits applied, V(default) for the top-level options.

@@ -45,15 +45,6 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import
 
 DEFAULT_RULE_SET = "default"
 
-RULES = (
-    "max_total_bytes",
-    "max_percent",
-    "max_image_count",
-    "max_growth_bytes",
-    "max_growth_percent",
-    "deny",
-    "new_image",
-)
 
 
 class DriftConfigError(ValidationError):
@@ -133,9 +124,10 @@ def _coerce_bool(key, value, where):
     return value
 
 
-class Threshold(namedtuple("Threshold", "name kind needs_baseline")):
+class Threshold(namedtuple("Threshold", "name kind needs_baseline rule")):
     """One limit a node is checked against: its option name, how its value is read (``kind``:
-    size, percent, growth_percent, count, patterns, bool) and whether it compares with a baseline."""
+    size, percent, growth_percent, count, patterns, bool), whether it compares with a baseline,
+    and the name of the rule its breaches carry (None: it only refines another rule)."""
 
 
 # Every threshold, once. Modules' argument specs (``argspecs.threshold_options``), the
@@ -143,16 +135,20 @@ class Threshold(namedtuple("Threshold", "name kind needs_baseline")):
 # threshold is a line here, its rule in ``evaluate``, its docs in doc_fragments/thresholds.py and
 # its tests.
 THRESHOLDS = (
-    Threshold("max_total_bytes", "size", False),
-    Threshold("max_percent", "percent", False),
-    Threshold("max_image_count", "count", False),
-    Threshold("max_growth_bytes", "size", True),
-    Threshold("max_growth_percent", "growth_percent", True),
-    Threshold("deny", "patterns", False),
-    Threshold("allow_new", "patterns", False),  # refines fail_on_new_images
-    Threshold("fail_on_new_images", "bool", True),
+    Threshold("max_total_bytes", "size", False, "max_total_bytes"),
+    Threshold("max_percent", "percent", False, "max_percent"),
+    Threshold("max_image_count", "count", False, "max_image_count"),
+    Threshold("max_growth_bytes", "size", True, "max_growth_bytes"),
+    Threshold("max_growth_percent", "growth_percent", True, "max_growth_percent"),
+    Threshold("deny", "patterns", False, "deny"),
+    Threshold("allow_new", "patterns", False, None),  # refines fail_on_new_images
+    Threshold("fail_on_new_images", "bool", True, "new_image"),
 )
 THRESHOLD_KEYS = tuple(t.name for t in THRESHOLDS)
+# The numeric limits (sizes in bytes, percentages, counts), as reports draw them.
+NUMERIC_THRESHOLD_KEYS = tuple(t.name for t in THRESHOLDS if t.kind in ("size", "percent", "growth_percent", "count"))
+# The rules a breach can name.
+RULES = tuple(t.rule for t in THRESHOLDS if t.rule)
 _BASELINE_KEYS = [t.name for t in THRESHOLDS if t.needs_baseline]
 # "max_growth_bytes, max_growth_percent and fail_on_new_images": what no baseline leaves unchecked.
 BASELINE_THRESHOLDS_TEXT = ", ".join(_BASELINE_KEYS[:-1]) + " and " + _BASELINE_KEYS[-1]

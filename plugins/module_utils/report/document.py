@@ -21,6 +21,7 @@ __metaclass__ = type
 import math
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.common.errors import ValidationError
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import NUMERIC_THRESHOLD_KEYS
 
 __all__ = [
     "AUDIT_FORMAT",
@@ -197,7 +198,7 @@ def _read_policy(reader, raw):
         where = "policy.rule_sets[%d]" % index
         by_set[text(rule_set.get("name"))] = reader.mapping(rule_set.get("thresholds"), where + ".thresholds")
     for name, thresholds in by_set.items():
-        for key in ("max_total_bytes", "max_percent", "max_image_count", "max_growth_bytes", "max_growth_percent"):
+        for key in NUMERIC_THRESHOLD_KEYS:
             # The audit writes numbers (sizes in bytes); "40Gi" here would draw a wrong limit line.
             reader.number(thresholds.get(key), "policy thresholds of rule set %s: %s" % (name, key))
     return by_set

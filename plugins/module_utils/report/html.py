@@ -33,6 +33,7 @@ import math
 from html import escape
 from urllib.parse import quote
 
+from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import THRESHOLD_KEYS, THRESHOLDS
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import human_bytes
 from ansible_collections.nodewatch.k8s.plugins.module_utils.report.document import (
     AUDIT_FORMAT,
@@ -454,16 +455,16 @@ def _limits_text(by_set):
     """The default limits in a few words, for the page header."""
     default = by_set[DEFAULT_RULE_SET]
     parts = []
-    for key in ("max_total_bytes", "max_growth_bytes"):
-        if default.get(key) is not None:
-            parts.append("%s %s" % (key, _bytes(default[key])))
-    for key in ("max_percent", "max_growth_percent"):
-        if default.get(key) is not None:
-            parts.append("%s %s" % (key, _percent(default[key])))
-    if default.get("max_image_count") is not None:
-        parts.append("max_image_count %s" % _text(default["max_image_count"]))
-    if default.get("deny"):
-        parts.append("%s denied" % _plural(len(default["deny"]), "pattern"))
+    for threshold in THRESHOLDS:
+        value = default.get(threshold.name)
+        if value is None or value == [] or value is False or threshold.rule is None:
+            continue
+        if threshold.kind == "patterns":
+            parts.append("%s: %s" % (threshold.name, _plural(len(value), "pattern")))
+        elif threshold.kind == "bool":
+            parts.append(threshold.name)
+        else:
+            parts.append("%s %s" % (threshold.name, _threshold_text(threshold.name, value)))
     words = "limits: " + (", ".join(parts) if parts else "none")
     if len(by_set) > 1:
         words += " (and %s)" % _plural(len(by_set) - 1, "rule set")
@@ -665,16 +666,17 @@ def _image_table(table_id, caption, images):
     return _table(table_id, caption, columns, rows, empty="No images listed.")
 
 
-_POLICY_KEYS = ("max_total_bytes", "max_percent", "max_image_count", "max_growth_bytes", "max_growth_percent", "deny",
-                "allow_new", "fail_on_new_images")
+_POLICY_KEYS = THRESHOLD_KEYS
+THRESHOLD_KINDS = dict((t.name, t.kind) for t in THRESHOLDS)
 
 
 def _threshold_text(key, value):
+    kind = THRESHOLD_KINDS.get(key)
     if value is None or value == [] or value is False:
-        return "no" if key == "fail_on_new_images" else MISSING
-    if key in ("max_total_bytes", "max_growth_bytes"):
+        return "no" if kind == "bool" else MISSING
+    if kind == "size":
         return _bytes(value)
-    if key in ("max_percent", "max_growth_percent"):
+    if kind in ("percent", "growth_percent"):
         return _percent(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(_text(v) for v in value)

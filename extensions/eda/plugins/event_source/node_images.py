@@ -69,8 +69,8 @@ options:
     elements: str
     default: [image_storage_changed, threshold_crossed, threshold_cleared, node_added, node_removed]
   thresholds:
-    description: The drift check's limits (C(max_total_bytes), C(max_percent), C(max_image_count),
-      C(max_growth_bytes), C(max_growth_percent), C(deny), C(allow_new), C(fail_on_new_images)).
+    description: The drift check's limits, with the keys of the O(nodewatch.k8s.node_image_drift#module:thresholds)
+      option of M(nodewatch.k8s.node_image_drift) (C(max_percent), C(max_total_bytes), C(deny)...).
     type: dict
   rule_sets:
     description: Limits per node group, C([{name, selector, thresholds}]); the first match wins.
