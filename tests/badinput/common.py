@@ -235,5 +235,14 @@ def _module_args(basic, payload):
         finally:
             basic._ANSIBLE_ARGS = saved
         return
-    with patch_module_args(payload):
-        yield
+    # A module runs in its own process, where warnings go into the result; once anything in this
+    # process has imported the controller (inventory, lookup and playbook tests do), ansible-core
+    # would send them to the controller's display instead.
+    from ansible.module_utils import _internal
+    was_controller = _internal.is_controller
+    _internal.is_controller = False
+    try:
+        with patch_module_args(payload):
+            yield
+    finally:
+        _internal.is_controller = was_controller
