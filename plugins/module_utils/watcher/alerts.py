@@ -17,6 +17,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
+import json
 import uuid
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.drift.rules import breach_transitions
@@ -95,9 +97,31 @@ def significant_change(before, after, settings):
     return True
 
 
+def decision_ids(node, uid, resource_version, before):
+    """Ids for the alerts of one decision: made again, the same decision gives the same ids.
+
+    A new leader continues from the last *saved* state, so what its predecessor decided after that
+    save is decided again, on the same node object (uid, resourceVersion) from the same record.
+    Those repeats carrying the first copy's id is what lets a receiver drop them (docs/watcher.md);
+    a random id would make each look new. None (random ids) without a resourceVersion.
+    """
+    if not resource_version:
+        return None
+    base = [node, uid or "", resource_version,
+            None if before is None else [before["total_bytes"], before["image_count"]]]
+
+    def new_id(kind, details):
+        # The rule, and the opening of the breach a clearing closes, keep apart the alerts of one
+        # decision and the cycles of one breach.
+        key = base + [kind, details.get("rule"), details.get("opened_at"), details.get("limit")]
+        return hashlib.sha256(json.dumps(key, default=str).encode("utf-8")).hexdigest()[:32]
+    return new_id
+
+
 def make_alert(kind, node, message, now=None, new_id=None, **details):
+    """``new_id(kind, details)`` names the alert (see ``decision_ids``); random when None."""
     alert = {
-        "id": new_id() if new_id is not None else uuid.uuid4().hex,
+        "id": new_id(kind, details) if new_id is not None else uuid.uuid4().hex,
         "time": utc_now_text(now),
         "source": SOURCE,
         "kind": kind,

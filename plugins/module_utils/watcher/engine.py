@@ -27,6 +27,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts impor
     KINDS,
     decide,
     decide_removed,
+    decision_ids,
     node_record,
 )
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.state import WatcherState
@@ -209,7 +210,7 @@ class Engine:
         before = state.nodes.get(name)
         open_before = state.breaches.get(name)
         decision = decide(name, before, view.record, open_before, view.breaches, self.settings,
-                          announce_new=announce)
+                          announce_new=announce, new_id=decision_ids(name, view.uid, view.rv, before))
         if decision.record is not before:
             state.nodes[name] = decision.record
             self.dirty = True
@@ -228,7 +229,10 @@ class Engine:
         if before is None and not open_before:
             return
         self.dirty = True
-        self._emit(decide_removed(name, before, open_before, self.settings).alerts)
+        # Keyed on what the saved state knows: a successor that finds the node gone decides the
+        # same removal without ever having seen the node object.
+        self._emit(decide_removed(name, before, open_before, self.settings,
+                                  new_id=decision_ids(name, None, "gone", before)).alerts)
 
     def _emit(self, alerts):
         for alert in alerts:

@@ -32,7 +32,7 @@ def rec(total, count=10, top=(), percent=None, truncated=False):
 
 def ids():
     counter = itertools.count()
-    return lambda: "id%d" % next(counter)
+    return lambda *_: "id%d" % next(counter)
 
 
 def breach(node, rule, observed=2 * GI, limit=GI):

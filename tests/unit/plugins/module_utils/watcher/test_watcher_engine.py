@@ -172,3 +172,35 @@ def test_unreadable_image_entries_are_logged_and_not_counted(caplog):
     assert h.engine.views["n1"].record["total_bytes"] == 3 * GI
     assert "node n1 (resourceVersion 1): 1 image entry is not counted: status.images[2]: non-integer sizeBytes" \
         in caplog.text
+
+
+def test_a_decision_made_again_after_a_failover_carries_the_first_ids():
+    """The predecessor alerted after the last save and died: its successor decides the same thing
+    from the same saved state and the same node object, and says so with the same ids, so a
+    receiver can drop the repeat (docs/watcher.md)."""
+    first = Harness({"thresholds": {"max_total_bytes": "6Gi"}})
+    first.engine.on_add(node("n1", 1, [5 * GI]))
+    first.engine.on_add(node("n2", 1, [GI]))
+    first.activate()
+    saved = first.engine.state_snapshot()
+    first.engine.on_update(None, node("n1", 2, [5 * GI, 2 * GI]))
+    first.engine.on_delete(node("n2", 3, [GI]))
+    sent = first.alerts()
+    assert sorted(a["kind"] for a in sent) == ["image_storage_changed", "node_removed", "threshold_crossed"]
+    assert len(set(a["id"] for a in sent)) == 3
+
+    successor = Harness({"thresholds": {"max_total_bytes": "6Gi"}})
+    successor.engine.on_add(node("n1", 2, [5 * GI, 2 * GI]))
+    successor.activate(saved)
+    again = successor.alerts()
+    assert sorted((a["kind"], a["id"]) for a in again) == sorted((a["kind"], a["id"]) for a in sent)
+
+    # A later, different decision on the same node is a new alert with a new id.
+    successor.engine.on_update(None, node("n1", 4, [5 * GI]))
+    later = successor.alerts()
+    assert sorted(a["kind"] for a in later) == ["image_storage_changed", "threshold_cleared"]
+    assert not set(a["id"] for a in later) & set(a["id"] for a in sent)
+    # ...and a crossing of the same limit again, once the node grows back, too.
+    successor.engine.on_update(None, node("n1", 5, [5 * GI, 2 * GI]))
+    crossed = [a for a in successor.alerts() if a["kind"] == "threshold_crossed"]
+    assert crossed and crossed[0]["id"] not in set(a["id"] for a in sent)

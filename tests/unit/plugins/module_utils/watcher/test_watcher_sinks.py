@@ -23,7 +23,7 @@ from unit.plugins.module_utils.watcher.helpers import Receiver, free_port
 
 
 def alert(n, kind="threshold_crossed", node="n1"):
-    return make_alert(kind, node, "node %s: alert %d" % (node, n), new_id=lambda: "id%d" % n)
+    return make_alert(kind, node, "node %s: alert %d" % (node, n), new_id=lambda *_: "id%d" % n)
 
 
 @pytest.fixture
