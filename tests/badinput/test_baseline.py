@@ -21,7 +21,7 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.images.accounting im
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient
 
 from badinput.cases_baseline import CASES
-from badinput.common import Case, ClusterUnchanged, DiskUnchanged, check, params, run_module
+from badinput.common import Case, ClusterUnchanged, DiskUnchanged, check, params, run_module, write_files
 from badinput.conftest import NAMESPACE
 from badinput.test_daemon import run_main
 
@@ -49,14 +49,7 @@ def place(case, reader, tmp_path, kube, client, doc):
     """Store the case's baseline; returns the reader settings (module options, daemon config)."""
     if case.source == "file":
         path = tmp_path / "baseline.json"
-        content = case.content(doc) if callable(case.content) else case.content
-        if isinstance(content, tuple):
-            with open(str(path), "wb") as handle:
-                handle.truncate(content[1])
-        elif isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+        write_files(tmp_path, {path.name: case.content(doc) if callable(case.content) else case.content})
         return {"baseline_source": "file", "baseline_path": str(path)}, {"file": str(path)}
     namespace = case.data.get("namespace", NAMESPACE)
     name = configmap_name(case, reader)
