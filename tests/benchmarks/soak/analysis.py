@@ -77,7 +77,8 @@ def read_incarnation_logs(incarnation):
             warnings += 1
     alerts = read_json_lines(incarnation["stdout"])
     return {"markers": markers, "errors": errors, "warnings": warnings, "tracebacks": tracebacks,
-            "alert_ids": [alert.get("id") for alert in alerts], "alerts": len(alerts)}
+            # A repeat after a failover has the first copy's id but its own decision time.
+            "alert_keys": [(alert.get("id"), alert.get("time")) for alert in alerts], "alerts": len(alerts)}
 
 
 def active_periods(incarnations, logs, end):
@@ -175,13 +176,13 @@ def analyse_alerts(expected, records, applied_at, emitted_by, periods, run, inje
         if len(copies) < 2:
             continue
         first = copies[0]
-        emitter = emitted_by.get(first["id"])
+        emitter = emitted_by.get((first["id"], first.get("time")))
         why, before = classify_duplicate(first, emitter, periods, run, injected)
         for again in copies[1:]:
             duplicates.append({"kind": first["kind"], "node": first["node"], "same_id": again["id"] == first["id"],
                                "first_received": round(first["received"] - run["t0"], 3),
                                "again_received": round(again["received"] - run["t0"], 3),
-                               "first_by": emitter, "again_by": emitted_by.get(again["id"]),
+                               "first_by": emitter, "again_by": emitted_by.get((again["id"], again.get("time"))),
                                "why": why, "seconds_before_end": None if before is None else round(before, 3)})
     latency = sorted(r["received"] - parse_utc(r["time"]) for r in records if r.get("time"))
     return {"expected": len(expected), "delivered_unique": len(deliveries), "deliveries": len(records),
@@ -246,8 +247,8 @@ def report(out):
     logs = dict((inc["key"], read_incarnation_logs(inc)) for inc in incarnations)
     emitted_by = {}
     for inc in incarnations:
-        for alert_id in logs[inc["key"]]["alert_ids"]:
-            emitted_by.setdefault(alert_id, inc["key"])
+        for alert_key in logs[inc["key"]]["alert_keys"]:
+            emitted_by.setdefault(alert_key, inc["key"])
     periods = active_periods(incarnations, logs, run["quiesced"])
     windows = blind_windows(periods, t0, run["end_of_changes"])
     alerts = analyse_alerts(expected, records, applied_at, emitted_by, periods, run, plan["injected"])
