@@ -46,7 +46,6 @@ from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.quantity import
 DEFAULT_RULE_SET = "default"
 
 
-
 class DriftConfigError(ValidationError):
     """A threshold, rule set or label selector is malformed; the message names the key."""
 
