@@ -44,6 +44,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
+sys.path.insert(0, os.path.join(TESTS, "integration"))
+from harness import plain  # noqa: E402  pylint: disable=wrong-import-position
 COLLECTIONS = os.path.join(REPO, ".build", "collections")
 PEERS_VENV = os.path.join(REPO, ".venv-peers")
 # ansible 12.x is the community package for ansible-core 2.19; only its collection tree is used.
@@ -325,16 +327,6 @@ def run_row(ctx, row, runs):
         "samples": [round(r["seconds"], 3) for r in results],
     }
 
-
-def plain(value):
-    """ansible-inventory writes data it does not trust as {"__ansible_unsafe": ...}."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return dict((k, plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def write_script_inventory(ctx, list_output):

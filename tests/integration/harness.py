@@ -107,3 +107,14 @@ def local_play(tasks, kubeconfig=None, module_defaults=None, vars=None):
     if defaults:
         play["module_defaults"] = {"group/nodewatch.k8s.nodes": defaults}
     return [play]
+
+
+def plain(value):
+    """ansible-inventory writes data it does not trust as {"__ansible_unsafe": ...}; read it back."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return dict((k, plain(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -25,7 +25,7 @@ import yaml
 
 from containerd_fixture import SANDBOX_IMAGE, OciImage, containerd, layer_payload  # noqa: F401 # pylint: disable=unused-import
 from fakekube import FakeKube
-from unit.plugins.module_utils.watcher.helpers import Receiver, free_port
+from unit.plugins.module_utils.watcher.helpers import Receiver, free_port, make_node, set_images
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher.alerts import alert_text
 
@@ -81,18 +81,6 @@ def galaxy_run(command, env):
 def installed_path(collections, *parts):
     return os.path.join(collections, "ansible_collections", "nodewatch", "k8s", *parts)
 
-
-def make_node(name, sizes):
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "status": {"capacity": {"ephemeral-storage": "100Gi", "cpu": "4", "memory": "16Gi", "pods": "110"},
-                       "images": images(name, sizes)}}
-
-
-def images(name, sizes):
-    return [{"names": ["registry.example.com/%s/app-%d@sha256:%064x" % (name, i, i + 1),
-                       "registry.example.com/%s/app-%d:v%d" % (name, i, i)], "sizeBytes": size}
-            for i, size in enumerate(sizes)]
 
 
 @pytest.fixture
@@ -239,7 +227,7 @@ def test_prune_on_breach_prunes_the_node_that_crossed_a_limit(kube, containerd, 
     try:
         run.wait_until(kube.open_watches, "the event source to watch the nodes")
         assert scene.daemon.refs() == scene.refs_before  # no node is over the limit yet: nothing ran
-        kube.patch_status("node-b", {"images": images("node-b", [4 * GI, 3 * GI])})
+        set_images(kube, "node-b", [4 * GI, 3 * GI])
         rc = run.wait()
     finally:
         run.stop()
@@ -261,7 +249,7 @@ def test_the_daemons_webhook_drives_the_same_rule_through_the_webhook_source(kub
     code, but that collection is on no PyPI package) takes the daemon's POST as it is."""
     scene = NodeScene(containerd)
     kubeconfig = kube.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    kube.patch_status("node-a", {"images": images("node-a", [6 * GI])})
+    set_images(kube, "node-a", [6 * GI])
     port = free_port()
     token = "eda-token-5f0c"
     run = RulebookRun(tmp_path, installed_collection, ending_copy(tmp_path, installed_collection, "prune_on_webhook.yml"),
@@ -310,7 +298,7 @@ def test_forward_changes_posts_the_daemons_webhook_body(kube, installed_collecti
                        "nodewatch_forward_headers": {"X-Receiver-Token": "hdr-secret-9d1"}})
     try:
         run.wait_until(kube.open_watches, "the event source to watch the nodes")
-        kube.patch_status("node-a", {"images": images("node-a", [GI, 2 * GI])})
+        set_images(kube, "node-a", [GI, 2 * GI])
         posts = receiver.wait_for(1, timeout=RUN_TIMEOUT)
     finally:
         run.stop()

@@ -12,7 +12,7 @@ import yaml
 
 from ansible_collections.nodewatch.k8s.plugins.inventory import nodes as nodes_plugin
 from fakekube import FakeKube, make_cluster
-from harness import BIN, ansible_env, run_playbook
+from harness import BIN, ansible_env, plain, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,6 @@ def build_cluster(count=12, seed=3):
     by_name["worker-a-1"]["metadata"]["labels"]["example.com/team"] = "ml"
     return nodes
 
-
-def plain(value):
-    """ansible-inventory writes data it does not trust as {"__ansible_unsafe": ...}; read it back."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return dict((k, plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def inventory(tmp_path, sources, *args, env=None):

@@ -26,7 +26,7 @@ import yaml
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.client import KubeClient, RetryPolicy, node_path
 from ansible_collections.nodewatch.k8s.plugins.module_utils.kube.informer import Informer
 from fakekube import FakeKube
-from unit.plugins.module_utils.watcher.helpers import Calls, Receiver, free_port
+from unit.plugins.module_utils.watcher.helpers import Calls, Receiver, free_port, make_node, set_images
 
 GI = 1024 ** 3
 MODULE = "ansible_collections.nodewatch.k8s.plugins.module_utils.watcher"
@@ -34,21 +34,6 @@ MODULE = "ansible_collections.nodewatch.k8s.plugins.module_utils.watcher"
 COLLECTIONS_ROOT = os.environ["ANSIBLE_COLLECTIONS_PATH"]
 
 
-def make_node(name, sizes, labels=None, capacity="100Gi"):
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": dict({"kubernetes.io/hostname": name}, **(labels or {}))},
-            "status": {"capacity": {"ephemeral-storage": capacity, "cpu": "4", "memory": "16Gi", "pods": "110"},
-                       "images": images(name, sizes)}}
-
-
-def images(name, sizes):
-    return [{"names": ["registry.example.com/%s/app-%d@sha256:%064x" % (name, i, i + 1),
-                       "registry.example.com/%s/app-%d:v%d" % (name, i, i)], "sizeBytes": size}
-            for i, size in enumerate(sizes)]
-
-
-def set_images(kube, name, sizes):
-    kube.patch_status(name, {"images": images(name, sizes)})
 
 
 def wait_until(predicate, timeout=10.0, what="the condition"):

@@ -23,6 +23,7 @@ import yaml
 
 from ansible_collections.nodewatch.k8s.plugins.module_utils.watcher import daemon as watcher_daemon
 from fakekube import FakeKube, Rule
+from unit.plugins.module_utils.watcher.helpers import make_node, set_images
 
 GI = 1024 ** 3
 COLLECTION = os.path.join(os.environ["ANSIBLE_COLLECTIONS_PATH"], "ansible_collections", "nodewatch", "k8s")
@@ -31,18 +32,6 @@ SOURCE = runpy.run_path(SOURCE_PATH)
 main = SOURCE["main"]
 SourceError = SOURCE["NodeImagesSourceError"]
 
-
-def make_node(name, sizes, labels=None):
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": dict({"kubernetes.io/hostname": name}, **(labels or {}))},
-            "status": {"capacity": {"ephemeral-storage": "100Gi", "cpu": "4", "memory": "16Gi", "pods": "110"},
-                       "images": images(name, sizes)}}
-
-
-def images(name, sizes):
-    return [{"names": ["registry.example.com/%s/app-%d@sha256:%064x" % (name, i, i + 1),
-                       "registry.example.com/%s/app-%d:v%d" % (name, i, i)], "sizeBytes": size}
-            for i, size in enumerate(sizes)]
 
 
 @pytest.fixture
@@ -102,9 +91,9 @@ def test_alerts_become_events_carrying_the_daemons_alert(kube, kubeconfig, tmp_p
         task = asyncio.create_task(main(queue, args))
         try:
             first = await next_event(queue)
-            kube.patch_status("node-a", {"images": images("node-a", [4 * GI, 3 * GI])})
+            set_images(kube, "node-a", [4 * GI, 3 * GI])
             grown = [await next_event(queue), await next_event(queue)]
-            kube.patch_status("node-b", {"images": images("node-b", [GI])})
+            set_images(kube, "node-b", [GI])
             shrunk = [await next_event(queue), await next_event(queue)]
             kube.delete("v1", "Node", "node-c")
             removed = await next_event(queue)
@@ -125,7 +114,7 @@ def test_alerts_become_events_carrying_the_daemons_alert(kube, kubeconfig, tmp_p
     assert (removed["kind"], removed["node"]) == ("node_removed", "node-c")
 
     # The very alert the daemon prints: run it once over the same cluster and compare.
-    kube.patch_status("node-b", {"images": images("node-b", [6 * GI])})
+    set_images(kube, "node-b", [6 * GI])
     policy = tmp_path / "policy.yml"
     policy.write_text(yaml.safe_dump({"thresholds": {"max_total_bytes": "5Gi"}}))
     stdout = io.StringIO()
@@ -150,8 +139,8 @@ def test_alert_on_and_label_selector_narrow_the_events(kube, kubeconfig):
         task = asyncio.create_task(main(queue, args))
         try:
             await asyncio.sleep(0)
-            kube.patch_status("node-a", {"images": images("node-a", [GI] * 5)})   # not selected
-            kube.patch_status("node-c", {"images": images("node-c", [GI] * 3)})   # changed and crossed
+            set_images(kube, "node-a", [GI] * 5)   # not selected
+            set_images(kube, "node-c", [GI] * 3)   # changed and crossed
             event = await next_event(queue)
             await asyncio.sleep(1.0)  # leave time for anything else that would (wrongly) come
             return event, queue.qsize()
@@ -180,7 +169,7 @@ def test_state_file_keeps_a_restarted_source_from_repeating_itself(kube, kubecon
         queue = asyncio.Queue()
         task = asyncio.create_task(main(queue, args))
         try:
-            kube.patch_status("node-a", {"images": images("node-a", [6 * GI])})
+            set_images(kube, "node-a", [6 * GI])
             return [await next_event(queue), await next_event(queue)]
         finally:
             await cancel(task)

@@ -110,6 +110,25 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def make_node(name, sizes, labels=None, capacity="100Gi"):
+    """A Node whose images (one per size, each with a digest and a tag) the watcher will count."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": dict({"kubernetes.io/hostname": name}, **(labels or {}))},
+            "status": {"capacity": {"ephemeral-storage": capacity, "cpu": "4", "memory": "16Gi", "pods": "110"},
+                       "images": images(name, sizes)}}
+
+
+def images(name, sizes):
+    return [{"names": ["registry.example.com/%s/app-%d@sha256:%064x" % (name, i, i + 1),
+                       "registry.example.com/%s/app-%d:v%d" % (name, i, i)], "sizeBytes": size}
+            for i, size in enumerate(sizes)]
+
+
+def set_images(kube, name, sizes):
+    """What a kubelet's status update does: the node's image list replaced."""
+    kube.patch_status(name, {"images": images(name, sizes)})
+
+
 class MemoryApi:
     """Just enough of KubeClient for stores and leases: get/create/replace with resourceVersion
     compare-and-swap, and injectable failures (``fail[verb] = [ApiError, ...]``)."""
