@@ -328,7 +328,6 @@ def run_row(ctx, row, runs):
     }
 
 
-
 def write_script_inventory(ctx, list_output):
     """An executable inventory printing exactly what the plugin's --list printed: Ansible's own
     cost for that many hosts, groups and variables, with no API and no plugin."""

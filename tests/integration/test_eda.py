@@ -82,7 +82,6 @@ def installed_path(collections, *parts):
     return os.path.join(collections, "ansible_collections", "nodewatch", "k8s", *parts)
 
 
-
 @pytest.fixture
 def kube():
     server = FakeKube(tls=True, bookmark_interval=0.5).start()

@@ -36,7 +36,6 @@ def build_cluster(count=12, seed=3):
     return nodes
 
 
-
 def inventory(tmp_path, sources, *args, env=None):
     command = [os.path.join(BIN, "ansible-inventory")]
     for source in sources:

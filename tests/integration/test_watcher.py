@@ -34,8 +34,6 @@ MODULE = "ansible_collections.nodewatch.k8s.plugins.module_utils.watcher"
 COLLECTIONS_ROOT = os.environ["ANSIBLE_COLLECTIONS_PATH"]
 
 
-
-
 def wait_until(predicate, timeout=10.0, what="the condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -33,7 +33,6 @@ main = SOURCE["main"]
 SourceError = SOURCE["NodeImagesSourceError"]
 
 
-
 @pytest.fixture
 def kube():
     server = FakeKube(tls=True, bookmark_interval=0.5).start()
